@@ -1,14 +1,27 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! payhook: Stripe payment webhooks from SQS into DynamoDB, each PaymentIntent exactly once.
+//!
+//! # Layout, in pipeline order
+//! - [`envelope`]: SQS record -> `Delivery` (raw body, signature header, subscriber, receive time, bundle)
+//! - [`sealed`]: open the sealed bundle -> the subscriber's secrets (redacted, zeroized)
+//! - [`signature`]: verify `Stripe-Signature` against the receive time
+//! - [`event`]: Stripe event -> the PaymentIntent to look up, or ignore
+//! - [`stripe_api`]: fetch the PaymentIntent's current state with the subscriber's key
+//! - [`ledger`]: exactly-once credit of the payment record (one DynamoDB transaction)
+//! - [`dead_letter`]: move a permanent failure to the DLQ with its reason
+//! - [`batch`]: per-message outcomes -> partial batch response, FIFO order kept
+//! - [`handler`]: the pipeline for one message, its notice, and the Lambda entry point
+//! - [`config`], [`keystore`], [`error`], [`setup`]: environment, private keys, error classes, wiring
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod batch;
+pub mod config;
+pub mod dead_letter;
+pub mod envelope;
+pub mod error;
+pub mod event;
+pub mod handler;
+pub mod keystore;
+pub mod ledger;
+pub mod sealed;
+pub mod setup;
+pub mod signature;
+pub mod stripe_api;

@@ -1,0 +1,137 @@
+//! Configuration from the environment, checked once at cold start.
+
+use std::time::Duration;
+
+use crate::signature::DEFAULT_TOLERANCE_SECS;
+
+pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com/";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `PAYMENTS_TABLE`: the payment records.
+    pub payments_table: String,
+    /// `IDEMPOTENCY_TABLE`: one item per credited PaymentIntent.
+    pub idempotency_table: String,
+    /// `KEYSET_SECRET_ID`: name or ARN of the Secrets Manager secret holding the private keys.
+    pub keyset_secret_id: String,
+    /// `DEAD_LETTER_QUEUE_URL`: where permanent failures go at once. Unset, they are reported
+    /// failed and reach the DLQ through the queue's redrive policy after maxReceiveCount tries.
+    pub dead_letter_queue_url: Option<String>,
+    /// `STRIPE_API_BASE`: the Stripe API, or localstripe.
+    pub stripe_api_base: String,
+    /// `STRIPE_TIMEOUT_MS`: per request, well under the function timeout.
+    pub stripe_timeout: Duration,
+    /// `SIGNATURE_TOLERANCE_SECS`: allowed distance between Stripe's `t=` and the receive time.
+    pub tolerance_secs: u64,
+    /// `IDEMPOTENCY_TTL_DAYS`: how long a credited PaymentIntent is remembered. Must outlast
+    /// every way the same PaymentIntent can come back: Stripe retries for 3 days, a manual
+    /// resend works for 30, a dead letter waits up to 14 before redrive.
+    pub idempotency_ttl: Duration,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let required = |k: &'static str| get(k).ok_or(ConfigError::Missing(k));
+        let number = |k: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
+            match get(k) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if (1..=max).contains(&n) => Ok(n),
+                    _ => Err(ConfigError::Invalid {
+                        name: k,
+                        why: format!("expected a whole number from 1 to {max}, got {v:?}"),
+                    }),
+                },
+            }
+        };
+
+        let stripe_api_base =
+            get("STRIPE_API_BASE").unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.to_string());
+        // stripe::Client::from_url panics on a URL it cannot parse: refuse it here instead.
+        match url::Url::parse(&stripe_api_base) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "STRIPE_API_BASE",
+                    why: format!("{stripe_api_base:?} is not an http(s) URL"),
+                });
+            }
+        }
+
+        Ok(Config {
+            payments_table: required("PAYMENTS_TABLE")?,
+            idempotency_table: required("IDEMPOTENCY_TABLE")?,
+            keyset_secret_id: required("KEYSET_SECRET_ID")?,
+            dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL"),
+            stripe_api_base,
+            stripe_timeout: Duration::from_millis(number("STRIPE_TIMEOUT_MS", 10_000, 600_000)?),
+            tolerance_secs: number("SIGNATURE_TOLERANCE_SECS", DEFAULT_TOLERANCE_SECS, 86_400)?,
+            idempotency_ttl: Duration::from_secs(
+                86_400 * number("IDEMPOTENCY_TTL_DAYS", 90, 3650)?,
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("PAYMENTS_TABLE", "p"),
+        ("IDEMPOTENCY_TABLE", "i"),
+        ("KEYSET_SECRET_ID", "s"),
+    ];
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_lookup(lookup(&BASE)).unwrap();
+        assert_eq!(c.stripe_api_base, DEFAULT_STRIPE_API_BASE);
+        assert_eq!(c.tolerance_secs, 300);
+        assert_eq!(c.stripe_timeout, Duration::from_secs(10));
+        assert_eq!(c.idempotency_ttl, Duration::from_secs(90 * 86_400));
+        assert_eq!(c.dead_letter_queue_url, None);
+    }
+
+    #[test]
+    fn missing_and_invalid_values_are_named() {
+        assert_eq!(
+            Config::from_lookup(lookup(&BASE[..2])).unwrap_err(),
+            ConfigError::Missing("KEYSET_SECRET_ID")
+        );
+        for (name, value) in [
+            ("STRIPE_API_BASE", "not a url"),
+            ("STRIPE_API_BASE", "ftp://x"),
+            ("SIGNATURE_TOLERANCE_SECS", "-1"),
+            ("SIGNATURE_TOLERANCE_SECS", "0"),
+            ("STRIPE_TIMEOUT_MS", "soon"),
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.push((name, value));
+            let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+}

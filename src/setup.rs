@@ -1,0 +1,53 @@
+//! Builds a [`Consumer`] from configuration: done once per cold start, shared by the Lambda
+//! binary, the local runner and the tests.
+
+use aws_config::SdkConfig;
+
+use crate::config::Config;
+use crate::dead_letter::DeadLetters;
+use crate::handler::Consumer;
+use crate::keystore::{self, KeyStoreError};
+use crate::ledger::Ledger;
+use crate::stripe_api::StripeApi;
+
+/// Loads the AWS configuration the usual way; `AWS_ENDPOINT_URL` points every client at a
+/// local emulator.
+pub async fn aws_config() -> SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, KeyStoreError> {
+    let secrets = aws_sdk_secretsmanager::Client::new(aws);
+    let keys = keystore::load_keyset(&secrets, &config.keyset_secret_id).await?;
+    Ok(Consumer {
+        keys,
+        stripe: StripeApi::new(config.stripe_api_base.clone(), config.stripe_timeout),
+        ledger: Ledger::new(
+            aws_sdk_dynamodb::Client::new(aws),
+            config.payments_table.clone(),
+            config.idempotency_table.clone(),
+            config.idempotency_ttl,
+        ),
+        dead_letters: config
+            .dead_letter_queue_url
+            .clone()
+            .map(|url| DeadLetters::new(aws_sdk_sqs::Client::new(aws), url)),
+        tolerance_secs: config.tolerance_secs,
+    })
+}
+
+/// JSON lines on stdout, as CloudWatch Logs expects; `RUST_LOG` filters (default `info`).
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .without_time()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+}
