@@ -11,6 +11,7 @@
 //! - [`batch`]: per-message outcomes -> partial batch response, FIFO order kept
 //! - [`handler`]: the pipeline for one message, its notice, and the Lambda entry point
 //! - [`config`], [`keystore`], [`error`], [`setup`]: environment, private keys, error classes, wiring
+//! - [`local`]: emulator provisioning and API-Gateway-shaped deliveries for the CLI, demo and tests
 
 pub mod batch;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod event;
 pub mod handler;
 pub mod keystore;
 pub mod ledger;
+pub mod local;
 pub mod sealed;
 pub mod setup;
 pub mod signature;

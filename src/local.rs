@@ -1,0 +1,228 @@
+//! Local stand-ins for what the SAM template creates, and deliveries shaped as API Gateway
+//! queues them: shared by the `payhook` CLI, the demo and the integration tests.
+
+use std::collections::HashMap;
+
+use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+
+use crate::envelope::{ATTR_RECEIVED_AT, ATTR_SEALED_BUNDLE, ATTR_SIGNATURE, ATTR_SUBSCRIBER};
+use crate::ledger::schema;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The region the emulators are addressed in.
+pub const LOCAL_REGION: &str = "us-east-1";
+
+/// SDK configuration for an emulator at `endpoint`, with throwaway static credentials.
+pub async fn aws_config_for(endpoint: &str) -> SdkConfig {
+    let creds = aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "local");
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(LOCAL_REGION))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+/// Creates the payments and idempotency tables as the template does (on-demand).
+pub async fn create_tables(
+    aws: &SdkConfig,
+    payments_table: &str,
+    idempotency_table: &str,
+) -> Result<(), BoxError> {
+    let db = aws_sdk_dynamodb::Client::new(aws);
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    db.create_table()
+        .table_name(payments_table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(schema::SUBSCRIBER)?)
+        .attribute_definitions(attr(schema::PAYMENT_ID)?)
+        .key_schema(key(schema::SUBSCRIBER, KeyType::Hash)?)
+        .key_schema(key(schema::PAYMENT_ID, KeyType::Range)?)
+        .send()
+        .await?;
+    db.create_table()
+        .table_name(idempotency_table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(schema::IDEMPOTENCY_KEY)?)
+        .key_schema(key(schema::IDEMPOTENCY_KEY, KeyType::Hash)?)
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Stores a key set document as a Secrets Manager secret; returns its ARN.
+pub async fn put_keyset_secret(
+    aws: &SdkConfig,
+    name: &str,
+    json: &str,
+) -> Result<String, BoxError> {
+    let sm = aws_sdk_secretsmanager::Client::new(aws);
+    let out = sm
+        .create_secret()
+        .name(name)
+        .secret_string(json)
+        .send()
+        .await?;
+    Ok(out.arn().unwrap_or(name).to_string())
+}
+
+/// Creates a queue; returns its URL.
+pub async fn create_queue(aws: &SdkConfig, name: &str) -> Result<String, BoxError> {
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    let mut req = sqs.create_queue().queue_name(name);
+    if name.ends_with(".fifo") {
+        req = req
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::ContentBasedDeduplication,
+                "true",
+            );
+    }
+    let out = req.send().await?;
+    out.queue_url()
+        .map(str::to_string)
+        .ok_or_else(|| "CreateQueue returned no URL".into())
+}
+
+/// The payment record, as a map of attribute name to a plain JSON value; `None` if absent.
+pub async fn payment_record(
+    aws: &SdkConfig,
+    payments_table: &str,
+    subscriber: &str,
+    payment_id: &str,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, BoxError> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let db = aws_sdk_dynamodb::Client::new(aws);
+    let out = db
+        .get_item()
+        .table_name(payments_table)
+        .key(schema::SUBSCRIBER, AttributeValue::S(subscriber.into()))
+        .key(schema::PAYMENT_ID, AttributeValue::S(payment_id.into()))
+        .consistent_read(true)
+        .send()
+        .await?;
+    Ok(out.item().map(|item| {
+        item.iter()
+            .map(|(k, v)| {
+                let json = match v {
+                    AttributeValue::S(s) => serde_json::Value::String(s.clone()),
+                    AttributeValue::N(n) => n
+                        .parse::<i64>()
+                        .map(serde_json::Value::from)
+                        .unwrap_or_else(|_| serde_json::Value::String(n.clone())),
+                    AttributeValue::Bool(b) => serde_json::Value::Bool(*b),
+                    other => serde_json::Value::String(format!("{other:?}")),
+                };
+                (k.clone(), json)
+            })
+            .collect()
+    }))
+}
+
+/// One webhook delivery as the consumer receives it from SQS.
+pub struct DeliverySpec<'a> {
+    pub message_id: &'a str,
+    pub body: &'a str,
+    pub subscriber: &'a str,
+    pub signature_header: &'a str,
+    pub received_at_ms: i64,
+    pub sealed_bundle: &'a str,
+}
+
+impl DeliverySpec<'_> {
+    /// The attributes API Gateway sets, by name.
+    pub fn attributes(&self) -> [(&'static str, String); 4] {
+        [
+            (ATTR_SUBSCRIBER, self.subscriber.to_string()),
+            (ATTR_SIGNATURE, self.signature_header.to_string()),
+            (ATTR_RECEIVED_AT, self.received_at_ms.to_string()),
+            (ATTR_SEALED_BUNDLE, self.sealed_bundle.to_string()),
+        ]
+    }
+
+    pub fn sqs_message(&self) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(self.message_id.to_string());
+        m.receipt_handle = Some(format!("receipt-{}", self.message_id));
+        m.body = Some(self.body.to_string());
+        m.event_source = Some("aws:sqs".into());
+        m.aws_region = Some(LOCAL_REGION.into());
+        m.event_source_arn = Some("arn:aws:sqs:us-east-1:123456789012:payhook-webhooks".into());
+        let mut attrs = HashMap::new();
+        for (name, value) in self.attributes() {
+            let mut a = SqsMessageAttribute::default();
+            a.data_type = Some(
+                if name == ATTR_RECEIVED_AT {
+                    "Number"
+                } else {
+                    "String"
+                }
+                .into(),
+            );
+            a.string_value = Some(value);
+            attrs.insert(name.to_string(), a);
+        }
+        m.message_attributes = attrs;
+        m
+    }
+}
+
+pub fn sqs_event(messages: Vec<SqsMessage>) -> SqsEvent {
+    let mut e = SqsEvent::default();
+    e.records = messages;
+    e
+}
+
+/// Creates and confirms a card PaymentIntent on localstripe, so its status is `succeeded`;
+/// returns its id. `payment_id` goes into `metadata.id`.
+pub async fn create_succeeded_intent(
+    stripe_base: &str,
+    api_key: &str,
+    payment_id: &str,
+    amount: i64,
+    currency: &str,
+) -> Result<String, BoxError> {
+    #[derive(serde::Deserialize)]
+    struct Created {
+        id: String,
+        status: String,
+    }
+    // from_url panics on a bad URL; say what is wrong instead.
+    url::Url::parse(stripe_base)
+        .map_err(|e| format!("bad Stripe base URL {stripe_base:?}: {e}"))?;
+    let client = stripe::Client::from_url(stripe_base, api_key);
+    let amount = amount.to_string();
+    let params: std::collections::BTreeMap<&str, &str> = [
+        ("amount", amount.as_str()),
+        ("currency", currency),
+        ("payment_method", "pm_card_visa"),
+        ("confirm", "true"),
+        ("metadata[id]", payment_id),
+    ]
+    .into();
+    let created: Created = client.post_form("payment_intents", params).await?;
+    if created.status != "succeeded" {
+        return Err(format!(
+            "PaymentIntent {} is {}, not succeeded",
+            created.id, created.status
+        )
+        .into());
+    }
+    Ok(created.id)
+}

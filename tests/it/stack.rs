@@ -1,0 +1,339 @@
+//! A fresh, isolated slice of the local stack per test: its own tables, secret, DLQ and keys on
+//! the shared moto and localstripe that `scripts/test.sh` started.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
+use payhook::config::Config;
+use payhook::handler::Consumer;
+use payhook::local::{self, DeliverySpec};
+use payhook::sealed::{self, BundlePlaintext, KeySetDocument};
+use payhook::{setup, signature};
+
+pub const SUBSCRIBER: &str = "acme";
+pub const WHSEC: &str = "whsec_it_current";
+pub const API_KEY: &str = "sk_test_it_acme";
+pub const SAMPLE_INTENT_ID: &str = "pi_3SampleIntent000001";
+
+fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with scripts/test.sh, which starts moto and localstripe")
+    })
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        now_ms(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub struct Stack {
+    pub aws: SdkConfig,
+    pub stripe_base: String,
+    pub config: Config,
+    pub consumer: Consumer,
+    pub kid: String,
+    pub public_key: [u8; 32],
+    /// The acme bundle with the right secrets.
+    pub bundle: String,
+}
+
+pub struct Options {
+    pub with_dlq: bool,
+    pub stripe_base: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            with_dlq: true,
+            stripe_base: None,
+        }
+    }
+}
+
+impl Stack {
+    pub async fn new() -> Stack {
+        Self::with(Options::default()).await
+    }
+
+    pub async fn with(options: Options) -> Stack {
+        let endpoint = required_env("AWS_ENDPOINT_URL");
+        let stripe_base = required_env("STRIPE_API_BASE");
+        let aws = local::aws_config_for(&endpoint).await;
+        let id = unique("it");
+        let payments = format!("{id}-payments");
+        let idempotency = format!("{id}-idempotency");
+        local::create_tables(&aws, &payments, &idempotency)
+            .await
+            .expect("create tables on moto");
+
+        let kid = "it-key".to_string();
+        let (public_key, key) = sealed::generate_key(&kid).expect("keygen");
+        let keyset = serde_json::to_string(&KeySetDocument {
+            version: 1,
+            keys: vec![key],
+        })
+        .expect("keyset json");
+        let secret_arn = local::put_keyset_secret(&aws, &format!("{id}-keys"), &keyset)
+            .await
+            .expect("create secret on moto");
+        let dlq_url = if options.with_dlq {
+            Some(
+                local::create_queue(&aws, &format!("{id}-dlq"))
+                    .await
+                    .expect("create DLQ on moto"),
+            )
+        } else {
+            None
+        };
+
+        let config = Config::from_lookup(|k| match k {
+            "PAYMENTS_TABLE" => Some(payments.clone()),
+            "IDEMPOTENCY_TABLE" => Some(idempotency.clone()),
+            "KEYSET_SECRET_ID" => Some(secret_arn.clone()),
+            "DEAD_LETTER_QUEUE_URL" => dlq_url.clone(),
+            "STRIPE_API_BASE" => Some(
+                options
+                    .stripe_base
+                    .clone()
+                    .unwrap_or_else(|| stripe_base.clone()),
+            ),
+            "STRIPE_TIMEOUT_MS" => Some("3000".into()),
+            _ => None,
+        })
+        .expect("config");
+        let consumer = setup::consumer(&config, &aws)
+            .await
+            .expect("consumer loads its keys from Secrets Manager");
+        let bundle = seal_for(&public_key, &kid, SUBSCRIBER, &[WHSEC], API_KEY);
+        Stack {
+            aws,
+            stripe_base,
+            config,
+            consumer,
+            kid,
+            public_key,
+            bundle,
+        }
+    }
+
+    /// Another consumer over the same tables, keys and queues (a second Lambda instance).
+    pub async fn second_consumer(&self) -> Consumer {
+        setup::consumer(&self.config, &self.aws)
+            .await
+            .expect("second consumer")
+    }
+
+    pub fn seal(&self, subscriber: &str, secrets: &[&str], api_key: &str) -> String {
+        seal_for(&self.public_key, &self.kid, subscriber, secrets, api_key)
+    }
+
+    /// A succeeded PaymentIntent on localstripe whose metadata.id is `payment_id`.
+    pub async fn intent(&self, payment_id: &str, amount: i64) -> String {
+        local::create_succeeded_intent(&self.stripe_base, API_KEY, payment_id, amount, "eur")
+            .await
+            .expect("create PaymentIntent on localstripe")
+    }
+
+    pub async fn record(
+        &self,
+        subscriber: &str,
+        payment_id: &str,
+    ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        local::payment_record(
+            &self.aws,
+            &self.config.payments_table,
+            subscriber,
+            payment_id,
+        )
+        .await
+        .expect("read payment record")
+    }
+
+    /// Every message in the DLQ, as (body, attributes by name).
+    pub async fn dead_letters(&self) -> Vec<(String, std::collections::HashMap<String, String>)> {
+        let Some(url) = &self.config.dead_letter_queue_url else {
+            return Vec::new();
+        };
+        let sqs = aws_sdk_sqs::Client::new(&self.aws);
+        let mut out = Vec::new();
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .visibility_timeout(60)
+                .send()
+                .await
+                .expect("receive from DLQ");
+            let messages = got.messages();
+            if messages.is_empty() {
+                return out;
+            }
+            for m in messages {
+                let attrs = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| {
+                                (k.clone(), v.string_value().unwrap_or_default().to_string())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push((m.body().unwrap_or_default().to_string(), attrs));
+            }
+        }
+    }
+}
+
+pub fn seal_for(
+    public: &[u8; 32],
+    kid: &str,
+    subscriber: &str,
+    secrets: &[&str],
+    api_key: &str,
+) -> String {
+    sealed::seal(
+        public,
+        kid,
+        &BundlePlaintext {
+            v: 1,
+            subscriber,
+            webhook_secrets: secrets,
+            stripe_api_key: api_key,
+        },
+    )
+    .expect("seal")
+}
+
+/// A sample body from `events/stripe/`, pointed at `intent_id`.
+pub fn sample_body(event_type: &str, intent_id: &str) -> String {
+    let path = format!(
+        "{}/events/stripe/{event_type}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("read {path}: {e}"))
+        .replace(SAMPLE_INTENT_ID, intent_id)
+}
+
+/// A delivery as API Gateway queues it, signed with `secret` at `signed_at` (seconds) and
+/// received at `received_at_ms`.
+pub struct Msg<'a> {
+    pub id: &'a str,
+    pub body: &'a str,
+    pub subscriber: &'a str,
+    pub bundle: &'a str,
+    pub secret: &'a str,
+    pub signed_at: i64,
+    pub received_at_ms: i64,
+}
+
+impl Msg<'_> {
+    pub fn sqs(&self) -> SqsMessage {
+        let header = signature::sign(self.secret, self.signed_at, self.body.as_bytes());
+        DeliverySpec {
+            message_id: self.id,
+            body: self.body,
+            subscriber: self.subscriber,
+            signature_header: &header,
+            received_at_ms: self.received_at_ms,
+            sealed_bundle: self.bundle,
+        }
+        .sqs_message()
+    }
+}
+
+/// A good acme delivery of `body`, signed a second before it was received just now.
+pub fn good<'a>(stack: &'a Stack, id: &'a str, body: &'a str) -> Msg<'a> {
+    let received_at_ms = now_ms();
+    Msg {
+        id,
+        body,
+        subscriber: SUBSCRIBER,
+        bundle: &stack.bundle,
+        secret: WHSEC,
+        signed_at: received_at_ms / 1000 - 1,
+        received_at_ms,
+    }
+}
+
+pub fn failed_ids(r: &SqsBatchResponse) -> Vec<String> {
+    let mut ids: Vec<String> = r
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Captures what the consumer logs, as the JSON lines the Lambda writes.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    /// Installs a JSON subscriber for this thread (tests run on a current-thread runtime).
+    pub fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_target(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+
+    /// Each notice (a line with an `outcome`), parsed.
+    pub fn notices(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v.get("outcome").is_some())
+            .collect()
+    }
+
+    pub fn outcomes(&self) -> Vec<String> {
+        self.notices()
+            .iter()
+            .map(|n| n["outcome"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
