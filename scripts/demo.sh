@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The main job, locally, end to end, on a fresh machine:
+#   installs the emulators into .venv, starts moto (DynamoDB, SQS, Secrets Manager) and
+#   localstripe, creates the consumer's key pair, tables, secret and DLQ, seals a subscriber's
+#   secrets, creates a succeeded PaymentIntent, turns the sample Stripe events in
+#   events/stripe/ into signed SQS events, and sends each through the real Lambda handler with
+#   `cargo lambda watch` + `cargo lambda invoke`. Prints the notices and the payment record.
+# Leaves the generated events in .local/demo/events/ for `cargo lambda invoke --data-file`.
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+cd "$ROOT"
+
+bootstrap
+export PATH="$VENV/bin:$PATH"
+
+DEMO="$STATE/demo"
+rm -rf "$DEMO"
+mkdir -p "$DEMO/events"
+WATCH_PID=""
+cleanup() {
+    if [ -n "$WATCH_PID" ]; then
+        kill -- "-$WATCH_PID" 2>/dev/null || kill "$WATCH_PID" 2>/dev/null || true
+        wait "$WATCH_PID" 2>/dev/null || true
+    fi
+    stop_emulators
+}
+trap cleanup EXIT
+start_emulators
+
+say "building the consumer and the payhook CLI"
+cargo build --quiet --bins
+PAYHOOK="$ROOT/target/debug/payhook"
+
+SUBSCRIBER=acme
+PAYMENT_ID=order-1001
+# Demo-only secrets: the real ones are sealed from the operator's environment the same way.
+export PAYHOOK_WEBHOOK_SECRETS=whsec_demo_acme PAYHOOK_WEBHOOK_SECRET=whsec_demo_acme
+export PAYHOOK_STRIPE_API_KEY=sk_test_demo_acme
+
+say "consumer key pair (private half goes to Secrets Manager)"
+KEYGEN="$("$PAYHOOK" keygen --kid demo-key --out "$DEMO/keyset.json")"
+echo "$KEYGEN"
+PUBLIC_KEY="${KEYGEN##*public_key=}"
+
+say "tables, key set secret and dead-letter queue on moto"
+"$PAYHOOK" provision --keyset "$DEMO/keyset.json" | tee "$DEMO/consumer.env"
+set -a
+source "$DEMO/consumer.env"
+set +a
+
+say "sealing $SUBSCRIBER's webhook secret and Stripe key"
+"$PAYHOOK" seal --subscriber "$SUBSCRIBER" --public-key "$PUBLIC_KEY" --kid demo-key > "$DEMO/bundle.txt"
+cut -c1-60 "$DEMO/bundle.txt" | sed 's/$/…/'
+
+say "a succeeded PaymentIntent on localstripe, metadata.id=$PAYMENT_ID"
+INTENT="$("$PAYHOOK" demo-intent --payment-id "$PAYMENT_ID" --amount 2000 --currency eur)"
+echo "$INTENT"
+
+say "signed SQS events in $DEMO/events"
+event() { # name body-type [extra args]
+    local name="$1" type="$2"
+    shift 2
+    "$PAYHOOK" event --body "events/stripe/$type.json" --subscriber "$SUBSCRIBER" \
+        --bundle "@$DEMO/bundle.txt" --payment-intent "$INTENT" --message-id "demo-$name" "$@" \
+        > "$DEMO/events/$name.json"
+    echo "  $name.json"
+}
+event 1-charge.succeeded charge.succeeded
+event 2-payment_intent.succeeded payment_intent.succeeded
+event 3-checkout.session.completed checkout.session.completed
+cp "$DEMO/events/2-payment_intent.succeeded.json" "$DEMO/events/4-redelivery.json"
+echo "  4-redelivery.json"
+event 5-customer.created customer.created
+event 6-forged payment_intent.succeeded --forge
+
+say "starting the handler under cargo lambda watch"
+PORT="$(free_port)"
+# setsid: its own process group, so cleanup can stop watch and the function it spawned.
+setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$PORT" --ignore-changes \
+    > "$DEMO/watch.log" 2>&1 &
+WATCH_PID=$!
+wait_for_port "$PORT" "cargo lambda watch" "$DEMO/watch.log"
+
+for f in "$DEMO"/events/*.json; do
+    say "invoke $(basename "$f")"
+    cargo lambda invoke consumer --invoke-address 127.0.0.1 --invoke-port "$PORT" --data-file "$f"
+    echo
+done
+
+say "notices (one JSON line per message)"
+grep -h '"outcome"' "$DEMO/watch.log" || { echo "no notices found; watch log:"; cat "$DEMO/watch.log"; exit 1; }
+
+say "payment record $SUBSCRIBER/$PAYMENT_ID in DynamoDB"
+"$PAYHOOK" record --table "$PAYMENTS_TABLE" --subscriber "$SUBSCRIBER" --payment-id "$PAYMENT_ID" \
+    | tee "$DEMO/record.json"
+
+# The demo checks its own result: five deliveries of one payment, one forged.
+if ! grep -q '"paid": 1,' "$DEMO/record.json"; then
+    echo "expected paid = 1 in the record above" >&2
+    exit 1
+fi
+say "done: three event types and a redelivery of one payment counted once; the forged one dead-lettered"

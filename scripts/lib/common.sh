@@ -1,0 +1,74 @@
+# Shared by the scripts: where things are, the venv, and the emulators' lifecycle.
+# Source it; it defines functions and sets no options of the caller's.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="$ROOT/.venv"
+STATE="$ROOT/.local"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Creates .venv and installs scripts/requirements.txt into it, once per change of that file.
+bootstrap() {
+    local req="$ROOT/scripts/requirements.txt" stamp="$VENV/.requirements.sha256"
+    local want
+    want="$(sha256sum "$req" | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    say "installing moto, localstripe and cargo-lambda into $VENV (first run only)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    echo "$want" > "$stamp"
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for_port() { # port name log
+    local i
+    for i in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    echo "$2 did not start listening on port $1; its log ($3):" >&2
+    tail -n 30 "$3" >&2 || true
+    return 1
+}
+
+# Starts moto and localstripe on free ports and exports what the SDK, the consumer and the
+# tests need to find them. Stop them with stop_emulators (the callers trap it on EXIT).
+start_emulators() {
+    mkdir -p "$STATE"
+    local moto_port stripe_port
+    moto_port="$(free_port)"
+    stripe_port="$(free_port)"
+    "$VENV/bin/python" "$ROOT/scripts/lib/moto_serialized.py" "$moto_port" \
+        > "$STATE/moto.log" 2>&1 &
+    MOTO_PID=$!
+    "$VENV/bin/localstripe" --port "$stripe_port" --from-scratch \
+        > "$STATE/localstripe.log" 2>&1 &
+    LOCALSTRIPE_PID=$!
+    wait_for_port "$moto_port" moto "$STATE/moto.log"
+    wait_for_port "$stripe_port" localstripe "$STATE/localstripe.log"
+
+    export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
+    export STRIPE_API_BASE="http://127.0.0.1:$stripe_port/"
+    export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+    export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+    export AWS_EC2_METADATA_DISABLED=true
+    say "moto (DynamoDB, SQS, Secrets Manager) on $AWS_ENDPOINT_URL, localstripe on $STRIPE_API_BASE"
+}
+
+stop_emulators() {
+    local pid
+    for pid in "${MOTO_PID:-}" "${LOCALSTRIPE_PID:-}"; do
+        if [ -n "$pid" ]; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+}
