@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # The main job, locally, end to end, on a fresh machine:
 #   installs the emulators into .venv, starts moto (DynamoDB, SQS, Secrets Manager) and
-#   localstripe, creates the consumer's key pair, tables, secret and DLQ, seals a subscriber's
-#   secrets, creates a succeeded PaymentIntent, turns the sample Stripe events in
+#   localstripe, creates the tables, the key set secret (the committed demo key) and the DLQ,
+#   creates a succeeded PaymentIntent, turns the sample Stripe events in
 #   events/stripe/ into signed SQS events, and sends each through the real Lambda handler with
 #   `cargo lambda watch` + `cargo lambda invoke`. Prints the notices and the payment record.
 # Leaves the generated events in .local/demo/events/ for `cargo lambda invoke --data-file`.
+# With --keep, leaves moto, localstripe and `cargo lambda watch` running for more invokes, and
+# writes .local/demo/env.sh (source it to reach them; it says how to stop them).
 set -euo pipefail
+KEEP=""
+case "${1:-}" in
+    --keep) KEEP=1 ;;
+    "") ;;
+    *) echo "usage: scripts/demo.sh [--keep]" >&2; exit 2 ;;
+esac
 source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
 
@@ -24,7 +32,7 @@ cleanup() {
     fi
     stop_emulators
 }
-trap cleanup EXIT
+[ -n "$KEEP" ] || trap cleanup EXIT
 start_emulators
 
 say "building the consumer and the payhook CLI"
@@ -33,24 +41,19 @@ PAYHOOK="$ROOT/target/debug/payhook"
 
 SUBSCRIBER=acme
 PAYMENT_ID=order-1001
-# Demo-only secrets: the real ones are sealed from the operator's environment the same way.
-export PAYHOOK_WEBHOOK_SECRETS=whsec_demo_acme PAYHOOK_WEBHOOK_SECRET=whsec_demo_acme
+# Demo-only secrets, the ones sealed in events/demo-acme.bundle.
+export PAYHOOK_WEBHOOK_SECRET=whsec_demo_acme
 export PAYHOOK_STRIPE_API_KEY=sk_test_demo_acme
 
-say "consumer key pair (private half goes to Secrets Manager)"
-KEYGEN="$("$PAYHOOK" keygen --kid demo-key --out "$DEMO/keyset.json")"
-echo "$KEYGEN"
-PUBLIC_KEY="${KEYGEN##*public_key=}"
-
-say "tables, key set secret and dead-letter queue on moto"
-"$PAYHOOK" provision --keyset "$DEMO/keyset.json" | tee "$DEMO/consumer.env"
+# The demo key set and acme's bundle sealed to it are committed (events/demo-*, local use only),
+# so the ready-made events in events/sqs/ open under this stack too. `payhook keygen` and
+# `payhook seal` make real ones (see README, Deploy).
+say "tables, demo key set secret and dead-letter queue on moto"
+"$PAYHOOK" provision --keyset events/demo-keyset.json | tee "$DEMO/consumer.env"
 set -a
 source "$DEMO/consumer.env"
 set +a
-
-say "sealing $SUBSCRIBER's webhook secret and Stripe key"
-"$PAYHOOK" seal --subscriber "$SUBSCRIBER" --public-key "$PUBLIC_KEY" --kid demo-key > "$DEMO/bundle.txt"
-cut -c1-60 "$DEMO/bundle.txt" | sed 's/$/…/'
+cp events/demo-acme.bundle "$DEMO/bundle.txt"
 
 say "a succeeded PaymentIntent on localstripe, metadata.id=$PAYMENT_ID"
 INTENT="$("$PAYHOOK" demo-intent --payment-id "$PAYMENT_ID" --amount 2000 --currency eur)"
@@ -100,3 +103,15 @@ if ! grep -q '"paid": 1,' "$DEMO/record.json"; then
     exit 1
 fi
 say "done: three event types and a redelivery of one payment counted once; the forged one dead-lettered"
+
+if [ -n "$KEEP" ]; then
+    {
+        echo "export AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL STRIPE_API_BASE=$STRIPE_API_BASE"
+        echo "export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1"
+        echo "export PATH=$VENV/bin:\$PATH"
+        sed 's/^/export /' "$DEMO/consumer.env"
+        echo "invoke() { cargo lambda invoke consumer --invoke-address 127.0.0.1 --invoke-port $PORT --data-file \"\$1\"; }"
+        echo "stop_demo() { kill -- -$WATCH_PID $MOTO_PID $LOCALSTRIPE_PID; }"
+    } > "$DEMO/env.sh"
+    say "still running; in your shell: source $DEMO/env.sh; invoke events/sqs/ignored.json; stop_demo"
+fi

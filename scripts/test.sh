@@ -18,3 +18,14 @@ start_emulators
 
 say "cargo test (unit and integration)"
 cargo test --all-targets
+
+# The template: linted, validated and built the way `sam deploy` would use it. Built with two
+# subscribers so the per-subscriber routes really expand.
+say "cfn-lint, sam validate --lint, sam build"
+export SAM_CLI_TELEMETRY=0
+cfn-lint template.yaml
+sam validate --lint --region us-east-1
+sam build --language-extensions --build-dir "$STATE/sam-build" \
+    --parameter-overrides Subscribers=acme,globex-eu
+test -x "$STATE/sam-build/ConsumerFunction/bootstrap"
+say "sam build produced $(du -h "$STATE/sam-build/ConsumerFunction/bootstrap" | cut -f1) bootstrap"

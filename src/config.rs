@@ -6,6 +6,19 @@ use crate::signature::DEFAULT_TOLERANCE_SECS;
 
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com/";
 
+/// Every environment variable the consumer reads (`AWS_*` aside, which the SDK reads). The SAM
+/// template may set only these; a test holds it to that.
+pub const VARIABLES: [&str; 8] = [
+    "PAYMENTS_TABLE",
+    "IDEMPOTENCY_TABLE",
+    "KEYSET_SECRET_ID",
+    "DEAD_LETTER_QUEUE_URL",
+    "STRIPE_API_BASE",
+    "STRIPE_TIMEOUT_MS",
+    "SIGNATURE_TOLERANCE_SECS",
+    "IDEMPOTENCY_TTL_DAYS",
+];
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `PAYMENTS_TABLE`: the payment records.
@@ -104,6 +117,20 @@ mod tests {
         ("IDEMPOTENCY_TABLE", "i"),
         ("KEYSET_SECRET_ID", "s"),
     ];
+
+    #[test]
+    fn reads_only_the_listed_variables() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let _ = Config::from_lookup(|k| {
+            asked.borrow_mut().push(k.to_string());
+            lookup(&BASE)(k)
+        });
+        let mut asked = asked.into_inner();
+        asked.sort();
+        let mut listed = VARIABLES.map(String::from).to_vec();
+        listed.sort();
+        assert_eq!(asked, listed);
+    }
 
     #[test]
     fn defaults() {

@@ -3,4 +3,6 @@
 //! module per area, sharing the stack helpers.
 
 mod consumer;
+mod samples;
 mod stack;
+mod template;
