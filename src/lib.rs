@@ -11,11 +11,14 @@
 //! - [`batch`]: per-message outcomes -> partial batch response, FIFO order kept
 //! - [`handler`]: the pipeline for one message, its notice, and the Lambda entry point
 //! - [`config`], [`keystore`], [`error`], [`setup`]: environment, private keys, error classes, wiring
+//! - [`dlq`]: operator tools on the dead-letter queue (list without consuming, safe redrive)
 //! - [`local`]: emulator provisioning and API-Gateway-shaped deliveries for the CLI, demo and tests
+//! - [`poller`]: a local stand-in for Lambda's SQS event source mapping
 
 pub mod batch;
 pub mod config;
 pub mod dead_letter;
+pub mod dlq;
 pub mod envelope;
 pub mod error;
 pub mod event;
@@ -23,6 +26,7 @@ pub mod handler;
 pub mod keystore;
 pub mod ledger;
 pub mod local;
+pub mod poller;
 pub mod sealed;
 pub mod setup;
 pub mod signature;

@@ -100,6 +100,82 @@ pub async fn create_queue(aws: &SdkConfig, name: &str) -> Result<String, BoxErro
         .ok_or_else(|| "CreateQueue returned no URL".into())
 }
 
+/// Creates the webhook queue with a redrive policy to `dlq_url`, as the template does, with a
+/// visibility timeout of its own (short locally, so retries are seen soon); returns its URL.
+pub async fn create_queue_with_dlq(
+    aws: &SdkConfig,
+    name: &str,
+    dlq_url: &str,
+    max_receive_count: u32,
+    visibility_timeout_secs: u32,
+) -> Result<String, BoxError> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or("the dead-letter queue has no ARN")?;
+    let policy = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": max_receive_count,
+    });
+    let mut req = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, policy.to_string())
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_timeout_secs.to_string(),
+        );
+    if name.ends_with(".fifo") {
+        req = req
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .attributes(QueueAttributeName::ContentBasedDeduplication, "true");
+    }
+    let out = req.send().await?;
+    out.queue_url()
+        .map(str::to_string)
+        .ok_or_else(|| "CreateQueue returned no URL".into())
+}
+
+/// Puts one delivery on a queue as API Gateway's SQS integration would; returns the message id.
+pub async fn send_delivery(
+    aws: &SdkConfig,
+    queue_url: &str,
+    spec: &DeliverySpec<'_>,
+) -> Result<String, BoxError> {
+    use aws_sdk_sqs::types::MessageAttributeValue;
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    let mut req = sqs
+        .send_message()
+        .queue_url(queue_url)
+        .message_body(spec.body);
+    for (name, value) in spec.attributes() {
+        let data_type = if name == ATTR_RECEIVED_AT {
+            "Number"
+        } else {
+            "String"
+        };
+        req = req.message_attributes(
+            name,
+            MessageAttributeValue::builder()
+                .data_type(data_type)
+                .string_value(value)
+                .build()?,
+        );
+    }
+    if queue_url.ends_with(".fifo") {
+        req = req.message_group_id(spec.subscriber);
+    }
+    let out = req.send().await?;
+    Ok(out.message_id().unwrap_or_default().to_string())
+}
+
 /// The payment record, as a map of attribute name to a plain JSON value; `None` if absent.
 pub async fn payment_record(
     aws: &SdkConfig,

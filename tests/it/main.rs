@@ -2,6 +2,7 @@
 //! `scripts/test.sh` (which exports AWS_ENDPOINT_URL and STRIPE_API_BASE). One binary, one
 //! module per area, sharing the stack helpers.
 
+mod cli;
 mod consumer;
 mod samples;
 mod stack;
