@@ -8,7 +8,7 @@ pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com/";
 
 /// Every environment variable the consumer reads (`AWS_*` aside, which the SDK reads). The SAM
 /// template may set only these; a test holds it to that.
-pub const VARIABLES: [&str; 8] = [
+pub const VARIABLES: [&str; 10] = [
     "PAYMENTS_TABLE",
     "IDEMPOTENCY_TABLE",
     "KEYSET_SECRET_ID",
@@ -17,6 +17,8 @@ pub const VARIABLES: [&str; 8] = [
     "STRIPE_TIMEOUT_MS",
     "SIGNATURE_TOLERANCE_SECS",
     "IDEMPOTENCY_TTL_DAYS",
+    "WEBHOOK_QUEUE_URL",
+    "RETRY_BACKOFF_SECS",
 ];
 
 #[derive(Debug, Clone)]
@@ -40,6 +42,13 @@ pub struct Config {
     /// every way the same PaymentIntent can come back: Stripe retries for 3 days, a manual
     /// resend works for 30, a dead letter waits up to 14 before redrive.
     pub idempotency_ttl: Duration,
+    /// `WEBHOOK_QUEUE_URL`: the queue the function consumes. Set, a transient failure pushes
+    /// the message's next visibility out by `retry_backoff_secs`; unset, it comes back after
+    /// the queue's visibility timeout.
+    pub webhook_queue_url: Option<String>,
+    /// `RETRY_BACKOFF_SECS`: comma-separated delays by delivery count (default 30,120,600,3600;
+    /// the last repeats; each at most 43200, the SQS maximum).
+    pub retry_backoff_secs: Vec<u32>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -84,6 +93,24 @@ impl Config {
             }
         }
 
+        let retry_backoff_secs = match get("RETRY_BACKOFF_SECS") {
+            None => crate::backoff::DEFAULT_SCHEDULE_SECS.to_vec(),
+            Some(v) => v
+                .split(',')
+                .map(|d| {
+                    d.trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|d| *d <= crate::backoff::MAX_DELAY_SECS)
+                })
+                .collect::<Option<Vec<u32>>>()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "RETRY_BACKOFF_SECS",
+                    why: format!("expected comma-separated seconds, each at most 43200, got {v:?}"),
+                })?,
+        };
+
         Ok(Config {
             payments_table: required("PAYMENTS_TABLE")?,
             idempotency_table: required("IDEMPOTENCY_TABLE")?,
@@ -95,6 +122,8 @@ impl Config {
             idempotency_ttl: Duration::from_secs(
                 86_400 * number("IDEMPOTENCY_TTL_DAYS", 90, 3650)?,
             ),
+            webhook_queue_url: get("WEBHOOK_QUEUE_URL"),
+            retry_backoff_secs,
         })
     }
 }
@@ -154,6 +183,8 @@ mod tests {
             ("SIGNATURE_TOLERANCE_SECS", "-1"),
             ("SIGNATURE_TOLERANCE_SECS", "0"),
             ("STRIPE_TIMEOUT_MS", "soon"),
+            ("RETRY_BACKOFF_SECS", "30,soon"),
+            ("RETRY_BACKOFF_SECS", "50000"),
         ] {
             let mut pairs = BASE.to_vec();
             pairs.push((name, value));

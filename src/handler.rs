@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
+use crate::backoff::Backoff;
 use crate::batch::{self, ItemResult, MissingMessageId};
 use crate::dead_letter::DeadLetters;
 use crate::envelope::Delivery;
@@ -24,6 +25,8 @@ pub struct Consumer {
     pub ledger: Ledger,
     /// `None`: permanent failures are reported failed and reach the DLQ by the redrive policy.
     pub dead_letters: Option<DeadLetters>,
+    /// `None`: a transient failure comes back after the queue's visibility timeout.
+    pub backoff: Option<Backoff>,
     pub tolerance_secs: u64,
 }
 
@@ -107,12 +110,27 @@ impl Consumer {
         let detail = error.to_string();
         match (error.class(), &self.dead_letters) {
             (FailureClass::Transient, _) => {
+                let retry_in_secs = match &self.backoff {
+                    Some(backoff) => match backoff.defer(msg).await {
+                        Ok(delay) => Some(delay),
+                        Err(e) => {
+                            tracing::warn!(
+                                message_id,
+                                error = e.as_str(),
+                                "could not set the retry delay; the queue's visibility timeout applies"
+                            );
+                            None
+                        }
+                    },
+                    None => None,
+                };
                 notice!(
                     warn,
                     "retry",
                     reason,
                     class,
                     error = detail.as_str(),
+                    retry_in_secs,
                     "will be retried"
                 );
                 ItemResult::Retry

@@ -8,6 +8,7 @@
 //! - [`stripe_api`]: fetch the PaymentIntent's current state with the subscriber's key
 //! - [`ledger`]: exactly-once credit of the payment record (one DynamoDB transaction)
 //! - [`dead_letter`]: move a permanent failure to the DLQ with its reason
+//! - [`backoff`]: push a transient failure's next delivery out by its receive count
 //! - [`batch`]: per-message outcomes -> partial batch response, FIFO order kept
 //! - [`handler`]: the pipeline for one message, its notice, and the Lambda entry point
 //! - [`config`], [`keystore`], [`error`], [`setup`]: environment, private keys, error classes, wiring
@@ -15,6 +16,7 @@
 //! - [`local`]: emulator provisioning and API-Gateway-shaped deliveries for the CLI, demo and tests
 //! - [`poller`]: a local stand-in for Lambda's SQS event source mapping
 
+pub mod backoff;
 pub mod batch;
 pub mod config;
 pub mod dead_letter;

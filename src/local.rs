@@ -23,6 +23,7 @@ pub async fn aws_config_for(endpoint: &str) -> SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(LOCAL_REGION))
         .credentials_provider(creds)
+        .timeout_config(crate::setup::timeouts())
         .endpoint_url(endpoint)
         .load()
         .await

@@ -3,6 +3,7 @@
 
 use aws_config::SdkConfig;
 
+use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::dead_letter::DeadLetters;
 use crate::handler::Consumer;
@@ -10,10 +11,26 @@ use crate::keystore::{self, KeyStoreError};
 use crate::ledger::Ledger;
 use crate::stripe_api::StripeApi;
 
-/// Loads the AWS configuration the usual way; `AWS_ENDPOINT_URL` points every client at a
-/// local emulator.
-pub async fn aws_config() -> SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+/// Every AWS call gives up after this, well under the 30 s function timeout, so a hung call
+/// becomes a transient failure the batch can report instead of a timed-out invocation.
+pub const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+
+pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(AWS_OPERATION_TIMEOUT)
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .build()
+}
+
+/// Loads the AWS configuration the usual way; `endpoint` (or `AWS_ENDPOINT_URL`) points every
+/// client at a local emulator.
+pub async fn aws_config(endpoint: Option<&str>) -> SdkConfig {
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts());
+    if let Some(e) = endpoint {
+        loader = loader.endpoint_url(e);
+    }
+    loader.load().await
 }
 
 pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, KeyStoreError> {
@@ -32,6 +49,13 @@ pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, KeyS
             .dead_letter_queue_url
             .clone()
             .map(|url| DeadLetters::new(aws_sdk_sqs::Client::new(aws), url)),
+        backoff: config.webhook_queue_url.clone().map(|url| {
+            Backoff::new(
+                aws_sdk_sqs::Client::new(aws),
+                url,
+                config.retry_backoff_secs.clone(),
+            )
+        }),
         tolerance_secs: config.tolerance_secs,
     })
 }

@@ -7,7 +7,7 @@ use payhook::{config::Config, setup};
 async fn main() -> Result<(), Error> {
     setup::init_tracing();
     let config = Config::from_env()?;
-    let aws = setup::aws_config().await;
+    let aws = setup::aws_config(None).await;
     // Built once per cold start: keys, SDK clients and Stripe connection pools are reused.
     let consumer = setup::consumer(&config, &aws).await?;
     let consumer = &consumer;

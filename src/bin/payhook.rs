@@ -279,11 +279,7 @@ fn mask(secret: &str) -> String {
 }
 
 async fn aws(endpoint: &Option<String>) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(e) = endpoint {
-        loader = loader.endpoint_url(e);
-    }
-    loader.load().await
+    payhook::setup::aws_config(endpoint.as_deref()).await
 }
 
 fn env_secret(name: &str) -> Result<String, BoxError> {

@@ -4,6 +4,7 @@
 
 mod cli;
 mod consumer;
+mod faults;
 mod samples;
 mod stack;
 mod template;

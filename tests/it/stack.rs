@@ -51,11 +51,15 @@ pub struct Stack {
     pub public_key: [u8; 32],
     /// The acme bundle with the right secrets.
     pub bundle: String,
+    /// The key set document stored in the secret.
+    pub keyset_json: String,
 }
 
 pub struct Options {
     pub with_dlq: bool,
     pub stripe_base: Option<String>,
+    /// Further consumer environment, e.g. STRIPE_TIMEOUT_MS or RETRY_BACKOFF_SECS.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -63,6 +67,7 @@ impl Default for Options {
         Options {
             with_dlq: true,
             stripe_base: None,
+            env: Vec::new(),
         }
     }
 }
@@ -114,8 +119,12 @@ impl Stack {
                     .clone()
                     .unwrap_or_else(|| stripe_base.clone()),
             ),
-            "STRIPE_TIMEOUT_MS" => Some("3000".into()),
-            _ => None,
+            other => options
+                .env
+                .iter()
+                .find(|(k, _)| *k == other)
+                .map(|(_, v)| v.clone())
+                .or_else(|| (other == "STRIPE_TIMEOUT_MS").then(|| "3000".into())),
         })
         .expect("config");
         let consumer = setup::consumer(&config, &aws)
@@ -130,6 +139,7 @@ impl Stack {
             kid,
             public_key,
             bundle,
+            keyset_json: keyset,
         }
     }
 

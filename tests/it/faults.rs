@@ -1,0 +1,489 @@
+//! The fault suite: faults injected between the consumer and its dependencies. For each, the
+//! delivery is retried or dead-lettered as classified; then the fault heals, SQS redelivers what
+//! was left, and the invariant is checked: every delivery is either applied exactly once or sits
+//! in the DLQ with its reason.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use payhook::handler::Consumer;
+use payhook::local::{self, sqs_event};
+use payhook::sealed::KeySet;
+use payhook::stripe_api::StripeApi;
+use payhook::{dead_letter::DeadLetters, ledger::Ledger};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::stack::*;
+
+/// How the Stripe stand-in answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Healthy,
+    Status(u16),
+    /// Answers after the consumer's Stripe timeout.
+    Slow,
+    /// 200 with a body that is not JSON.
+    Garbage,
+    /// Accepts the connection, then closes it without a word.
+    Hangup,
+}
+
+/// A Stripe stand-in on a local port: serves the PaymentIntents it is given while healthy.
+#[derive(Clone)]
+struct FakeStripe {
+    base: String,
+    fault: Arc<Mutex<Fault>>,
+    intents: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl FakeStripe {
+    async fn start() -> FakeStripe {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}/", listener.local_addr().expect("addr"));
+        let me = FakeStripe {
+            base,
+            fault: Arc::new(Mutex::new(Fault::Healthy)),
+            intents: Arc::new(Mutex::new(HashMap::new())),
+        };
+        let server = me.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let server = server.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    let mut read = 0;
+                    while !buf[..read].windows(4).any(|w| w == b"\r\n\r\n") && read < buf.len() {
+                        match socket.read(&mut buf[read..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => read += n,
+                        }
+                    }
+                    let request = String::from_utf8_lossy(&buf[..read]).into_owned();
+                    let path = request
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_string();
+                    let fault = *server.fault.lock().unwrap();
+                    let (status, body) = match fault {
+                        Fault::Hangup => return,
+                        Fault::Slow => {
+                            tokio::time::sleep(Duration::from_millis(1500)).await;
+                            (200, server.intent(&path))
+                        }
+                        Fault::Garbage => (200, Some("<html>oops</html>".to_string())),
+                        Fault::Status(code) => (
+                            code,
+                            Some(r#"{"error":{"type":"api_error","message":"injected"}}"#.into()),
+                        ),
+                        Fault::Healthy => (200, server.intent(&path)),
+                    };
+                    let (status, body) = match body {
+                        Some(b) => (status, b),
+                        None => (404, r#"{"error":{"type":"invalid_request_error","message":"No such payment_intent"}}"#.into()),
+                    };
+                    let response = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        me
+    }
+
+    fn intent(&self, path: &str) -> Option<String> {
+        let id = path.trim_start_matches("/v1/payment_intents/");
+        self.intents.lock().unwrap().get(id).cloned()
+    }
+
+    fn set(&self, fault: Fault) {
+        *self.fault.lock().unwrap() = fault;
+    }
+
+    fn add_intent(&self, id: &str, payment_id: &str) {
+        let json = serde_json::json!({
+            "id": id, "object": "payment_intent", "amount": 1234, "amount_received": 1234,
+            "currency": "eur", "status": "succeeded", "metadata": {"id": payment_id},
+        });
+        self.intents
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), json.to_string());
+    }
+}
+
+/// What a scenario expects of the first delivery, before the fault heals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Retry(&'static str),
+    DeadLetter(&'static str),
+    /// Reported failed because not even the DLQ could take it.
+    FailedStays,
+}
+
+#[tokio::test]
+async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
+    let stripe = FakeStripe::start().await;
+    let stack = Stack::with(Options {
+        stripe_base: Some(stripe.base.clone()),
+        env: vec![("STRIPE_TIMEOUT_MS", "500".into())],
+        ..Options::default()
+    })
+    .await;
+    let dead_aws = local::aws_config_for("http://127.0.0.1:9").await;
+    let keys = || KeySet::from_json(&stack.keyset_json).expect("key set");
+    // The same consumer with one dependency unreachable.
+    let dynamo_down = Consumer {
+        keys: keys(),
+        stripe: StripeApi::new(stripe.base.clone(), Duration::from_millis(500)),
+        ledger: Ledger::new(
+            aws_sdk_dynamodb::Client::new(&dead_aws),
+            stack.config.payments_table.clone(),
+            stack.config.idempotency_table.clone(),
+            stack.config.idempotency_ttl,
+        ),
+        dead_letters: None,
+        backoff: None,
+        tolerance_secs: 300,
+    };
+    let dlq_down = Consumer {
+        keys: keys(),
+        stripe: StripeApi::new(stripe.base.clone(), Duration::from_millis(500)),
+        ledger: Ledger::new(
+            aws_sdk_dynamodb::Client::new(&stack.aws),
+            stack.config.payments_table.clone(),
+            stack.config.idempotency_table.clone(),
+            stack.config.idempotency_ttl,
+        ),
+        dead_letters: Some(DeadLetters::new(
+            aws_sdk_sqs::Client::new(&dead_aws),
+            "http://127.0.0.1:9/000000000000/nowhere".into(),
+        )),
+        backoff: None,
+        tolerance_secs: 300,
+    };
+
+    struct Scenario {
+        name: &'static str,
+        fault: Fault,
+        consumer: u8, // 0 normal, 1 DynamoDB down, 2 DLQ down
+        intent_exists: bool,
+        forged: bool,
+        expect: Expect,
+    }
+    let scenarios = [
+        Scenario {
+            name: "Stripe 500",
+            fault: Fault::Status(500),
+            consumer: 0,
+            intent_exists: true,
+            forged: false,
+            expect: Expect::Retry("stripe_unavailable"),
+        },
+        Scenario {
+            name: "Stripe 503",
+            fault: Fault::Status(503),
+            consumer: 0,
+            intent_exists: true,
+            forged: false,
+            expect: Expect::Retry("stripe_unavailable"),
+        },
+        Scenario {
+            name: "Stripe 429",
+            fault: Fault::Status(429),
+            consumer: 0,
+            intent_exists: true,
+            forged: false,
+            expect: Expect::Retry("stripe_unavailable"),
+        },
+        Scenario {
+            name: "Stripe slow",
+            fault: Fault::Slow,
+            consumer: 0,
+            intent_exists: true,
+            forged: false,
+            expect: Expect::Retry("stripe_unavailable"),
+        },
+        Scenario {
+            name: "Stripe garbage",
+            fault: Fault::Garbage,
+            consumer: 0,
+            intent_exists: true,
+            forged: false,
+            expect: Expect::Retry("stripe_unavailable"),
+        },
+        Scenario {
+            name: "Stripe hangs up",
+            fault: Fault::Hangup,
+            consumer: 0,
+            intent_exists: true,
+            forged: false,
+            expect: Expect::Retry("stripe_unavailable"),
+        },
+        Scenario {
+            name: "Stripe 401 (revoked key)",
+            fault: Fault::Status(401),
+            consumer: 0,
+            intent_exists: true,
+            forged: false,
+            expect: Expect::DeadLetter("stripe_rejected"),
+        },
+        Scenario {
+            name: "PaymentIntent missing",
+            fault: Fault::Healthy,
+            consumer: 0,
+            intent_exists: false,
+            forged: false,
+            expect: Expect::DeadLetter("payment_intent_not_found"),
+        },
+        Scenario {
+            name: "DynamoDB unreachable",
+            fault: Fault::Healthy,
+            consumer: 1,
+            intent_exists: true,
+            forged: false,
+            expect: Expect::Retry("ledger_unavailable"),
+        },
+        Scenario {
+            name: "forged, DLQ reachable",
+            fault: Fault::Healthy,
+            consumer: 0,
+            intent_exists: true,
+            forged: true,
+            expect: Expect::DeadLetter("bad_signature"),
+        },
+        Scenario {
+            name: "forged, DLQ unreachable",
+            fault: Fault::Healthy,
+            consumer: 2,
+            intent_exists: true,
+            forged: true,
+            expect: Expect::FailedStays,
+        },
+    ];
+
+    let mut checks = 0;
+    for (n, sc) in scenarios.iter().enumerate() {
+        let pi = format!("pi_fault{n}x");
+        let payment_id = format!("order-fault-{n}");
+        if sc.intent_exists {
+            stripe.add_intent(&pi, &payment_id);
+        }
+        let body = sample_body("payment_intent.succeeded", &pi);
+        let id = format!("m-fault-{n}");
+        let msg = if sc.forged {
+            Msg {
+                secret: "whsec_attacker",
+                ..good(&stack, &id, &body)
+            }
+        } else {
+            good(&stack, &id, &body)
+        };
+        let consumer = [&stack.consumer, &dynamo_down, &dlq_down][sc.consumer as usize];
+
+        stripe.set(sc.fault);
+        let (logs, guard) = Logs::capture();
+        let r = consumer
+            .handle(sqs_event(vec![msg.sqs()]))
+            .await
+            .expect("batch");
+        drop(guard);
+        let notice = logs.notices().pop().unwrap_or_default();
+        match sc.expect {
+            Expect::Retry(reason) => {
+                assert_eq!(failed_ids(&r), [id.clone()], "{}: reported failed", sc.name);
+                assert_eq!(
+                    (
+                        notice["outcome"].as_str(),
+                        notice["reason"].as_str(),
+                        notice["class"].as_str()
+                    ),
+                    (Some("retry"), Some(reason), Some("transient")),
+                    "{}: {notice}",
+                    sc.name
+                );
+            }
+            Expect::DeadLetter(reason) => {
+                assert!(failed_ids(&r).is_empty(), "{}: done", sc.name);
+                assert_eq!(
+                    (notice["outcome"].as_str(), notice["reason"].as_str()),
+                    (Some("dead_lettered"), Some(reason)),
+                    "{}: {notice}",
+                    sc.name
+                );
+            }
+            Expect::FailedStays => {
+                assert_eq!(
+                    failed_ids(&r),
+                    [id.clone()],
+                    "{}: left on the queue",
+                    sc.name
+                );
+                assert_eq!(notice["outcome"], "failed", "{}: {notice}", sc.name);
+            }
+        }
+        checks += 1;
+        assert!(
+            stack.record(SUBSCRIBER, &payment_id).await.is_none(),
+            "{}: nothing applied during the fault",
+            sc.name
+        );
+        checks += 1;
+
+        // The fault heals; SQS redelivers whatever was reported failed, to a healthy consumer.
+        stripe.set(Fault::Healthy);
+        if !failed_ids(&r).is_empty() {
+            let mut again = msg.sqs();
+            again
+                .attributes
+                .insert("ApproximateReceiveCount".into(), "2".into());
+            let r = stack
+                .consumer
+                .handle(sqs_event(vec![again]))
+                .await
+                .expect("batch");
+            assert!(
+                failed_ids(&r).is_empty(),
+                "{}: redelivery finishes",
+                sc.name
+            );
+        }
+
+        // The invariant: applied exactly once, or in the DLQ with its reason. Never both,
+        // never neither.
+        let record = stack.record(SUBSCRIBER, &payment_id).await;
+        let letters = stack.dead_letters().await;
+        let mine: Vec<_> = letters
+            .iter()
+            .filter(|(_, a)| a.get("source-message-id") == Some(&id))
+            .collect();
+        match (&record, mine.as_slice()) {
+            (Some(r), []) => assert_eq!(r["paid"], 1, "{}: applied exactly once", sc.name),
+            (None, [(_, attrs)]) => {
+                let reason = attrs
+                    .get("failure-reason")
+                    .map(String::as_str)
+                    .unwrap_or_default();
+                assert!(!reason.is_empty(), "{}: dead letter has a reason", sc.name);
+                if let Expect::DeadLetter(want) = sc.expect {
+                    assert_eq!(reason, want, "{}", sc.name);
+                }
+            }
+            other => panic!(
+                "{}: invariant broken: record {:?}, dead letters {}",
+                sc.name,
+                other.0,
+                other.1.len()
+            ),
+        }
+        checks += 1;
+        // Stripe's or SQS's late redelivery of an applied payment changes nothing. (A dead
+        // letter's redelivery is a redrive: it applies once the cause is gone, as it should.)
+        if record.is_some() {
+            let late = stack
+                .consumer
+                .handle(sqs_event(vec![msg.sqs()]))
+                .await
+                .expect("batch");
+            assert!(failed_ids(&late).is_empty());
+            let after = stack.record(SUBSCRIBER, &payment_id).await.expect("record");
+            assert_eq!(
+                after["paid"], 1,
+                "{}: late redelivery counted once",
+                sc.name
+            );
+            checks += 1;
+        }
+    }
+    println!(
+        "fault suite: {} scenarios, {checks} invariant checks passed",
+        scenarios.len()
+    );
+    let applied = scenarios
+        .iter()
+        .filter(|s| matches!(s.expect, Expect::Retry(_)))
+        .count();
+    assert_eq!(checks, scenarios.len() * 3 + applied);
+}
+
+/// A transient failure pushes the message's next visibility out by the schedule, through SQS.
+#[tokio::test]
+async fn a_transient_failure_backs_off_through_the_queue() {
+    let stripe = FakeStripe::start().await;
+    let probe = Stack::new().await;
+    let dlq = probe.config.dead_letter_queue_url.clone().expect("dlq");
+    let queue = local::create_queue_with_dlq(
+        &probe.aws,
+        &format!("{}-backoff", probe.config.payments_table),
+        &dlq,
+        10,
+        30,
+    )
+    .await
+    .expect("queue");
+    let stack = Stack::with(Options {
+        stripe_base: Some(stripe.base.clone()),
+        env: vec![
+            ("STRIPE_TIMEOUT_MS", "500".into()),
+            ("WEBHOOK_QUEUE_URL", queue.clone()),
+            ("RETRY_BACKOFF_SECS", "2,600".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    stripe.add_intent("pi_backoff1", "order-backoff");
+    stripe.set(Fault::Status(503));
+    let body = sample_body("payment_intent.succeeded", "pi_backoff1");
+    let m = good(&stack, "unused", &body);
+    let header = payhook::signature::sign(WHSEC, m.signed_at, body.as_bytes());
+    local::send_delivery(
+        &stack.aws,
+        &queue,
+        &local::DeliverySpec {
+            message_id: "",
+            body: &body,
+            subscriber: SUBSCRIBER,
+            signature_header: &header,
+            received_at_ms: m.received_at_ms,
+            sealed_bundle: &stack.bundle,
+        },
+    )
+    .await
+    .expect("send");
+
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws);
+    let (logs, _guard) = Logs::capture();
+    let polled = payhook::poller::poll_once(&sqs, &queue, &stack.consumer, 2)
+        .await
+        .expect("poll");
+    assert_eq!((polled.received, polled.failed), (1, 1));
+    let n = logs.notices().pop().unwrap_or_default();
+    assert_eq!(
+        (n["outcome"].as_str(), n["retry_in_secs"].as_u64()),
+        (Some("retry"), Some(2)),
+        "{n}"
+    );
+
+    // Hidden for the first delay (2 s), not the queue's 30 s: it comes back as delivery 2, and
+    // the second failure's delay is the schedule's next entry.
+    let early = payhook::poller::poll_once(&sqs, &queue, &stack.consumer, 0)
+        .await
+        .expect("poll");
+    assert_eq!(early.received, 0, "backed off, not visible at once");
+    let mut second = payhook::poller::Polled::default();
+    for _ in 0..8 {
+        second = payhook::poller::poll_once(&sqs, &queue, &stack.consumer, 1)
+            .await
+            .expect("poll");
+        if second.received > 0 {
+            break;
+        }
+    }
+    assert_eq!(second.received, 1, "visible again after the backoff");
+    let n = logs.notices().pop().unwrap_or_default();
+    assert_eq!(n["retry_in_secs"].as_u64(), Some(600), "{n}");
+}
