@@ -295,7 +295,12 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
         let notice = logs.notices().pop().unwrap_or_default();
         match sc.expect {
             Expect::Retry(reason) => {
-                assert_eq!(failed_ids(&r), [id.clone()], "{}: reported failed", sc.name);
+                assert_eq!(
+                    failed_ids(&r),
+                    std::slice::from_ref(&id),
+                    "{}: reported failed",
+                    sc.name
+                );
                 assert_eq!(
                     (
                         notice["outcome"].as_str(),
@@ -319,7 +324,7 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
             Expect::FailedStays => {
                 assert_eq!(
                     failed_ids(&r),
-                    [id.clone()],
+                    std::slice::from_ref(&id),
                     "{}: left on the queue",
                     sc.name
                 );
