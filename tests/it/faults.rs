@@ -36,6 +36,8 @@ struct FakeStripe {
     base: String,
     fault: Arc<Mutex<Fault>>,
     intents: Arc<Mutex<HashMap<String, String>>>,
+    /// PaymentIntents answered with 503 whatever the global fault.
+    unavailable: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 impl FakeStripe {
@@ -46,6 +48,7 @@ impl FakeStripe {
             base,
             fault: Arc::new(Mutex::new(Fault::Healthy)),
             intents: Arc::new(Mutex::new(HashMap::new())),
+            unavailable: Arc::new(Mutex::new(Default::default())),
         };
         let server = me.clone();
         tokio::spawn(async move {
@@ -66,7 +69,12 @@ impl FakeStripe {
                         .nth(1)
                         .unwrap_or_default()
                         .to_string();
-                    let fault = *server.fault.lock().unwrap();
+                    let id = path.trim_start_matches("/v1/payment_intents/").to_string();
+                    let fault = if server.unavailable.lock().unwrap().contains(&id) {
+                        Fault::Status(503)
+                    } else {
+                        *server.fault.lock().unwrap()
+                    };
                     let (status, body) = match fault {
                         Fault::Hangup => return,
                         Fault::Slow => {
@@ -491,4 +499,165 @@ async fn a_transient_failure_backs_off_through_the_queue() {
     assert_eq!(second.received, 1, "visible again after the backoff");
     let n = logs.notices().pop().unwrap_or_default();
     assert_eq!(n["retry_in_secs"].as_u64(), Some(600), "{n}");
+}
+
+/// Puts deliveries on a queue (group = subscriber on FIFO) and returns their event ids' PIs.
+async fn enqueue(
+    stack: &Stack,
+    queue: &str,
+    subscriber: &str,
+    bundle: &str,
+    secret: &str,
+    intents: &[&str],
+) {
+    for pi in intents {
+        let body = sample_body("payment_intent.succeeded", pi);
+        let now = now_ms();
+        let header = payhook::signature::sign(secret, now / 1000, body.as_bytes());
+        local::send_delivery(
+            &stack.aws,
+            queue,
+            &local::DeliverySpec {
+                message_id: "",
+                body: &body,
+                subscriber,
+                signature_header: &header,
+                received_at_ms: now,
+                sealed_bundle: bundle,
+            },
+        )
+        .await
+        .expect("send");
+    }
+}
+
+/// One failing message of a FIFO group holds back the rest of its group in the batch, not other
+/// groups; on a standard queue nothing is held back. Then the fault heals and all apply in order.
+#[tokio::test]
+async fn fifo_groups_keep_their_order_standard_queues_do_not_wait() {
+    for fifo in [true, false] {
+        let stripe = FakeStripe::start().await;
+        let stack = Stack::with(Options {
+            stripe_base: Some(stripe.base.clone()),
+            env: vec![("STRIPE_TIMEOUT_MS", "500".into())],
+            ..Options::default()
+        })
+        .await;
+        let dlq = stack.config.dead_letter_queue_url.clone().expect("dlq");
+        let suffix = if fifo { ".fifo" } else { "" };
+        let name = format!("{}-order", stack.config.payments_table);
+        let dlq_for_queue = if fifo {
+            local::create_queue(&stack.aws, &format!("{name}-dlq.fifo"))
+                .await
+                .expect("fifo dlq")
+        } else {
+            dlq
+        };
+        let queue = local::create_queue_with_dlq(
+            &stack.aws,
+            &format!("{name}{suffix}"),
+            &dlq_for_queue,
+            10,
+            1,
+        )
+        .await
+        .expect("queue");
+        let tag = if fifo { "f" } else { "s" };
+        let acme: Vec<String> = (1..=3).map(|i| format!("pi_{tag}acme{i}")).collect();
+        let globex_pi = format!("pi_{tag}globex1");
+        for (i, pi) in acme.iter().enumerate() {
+            stripe.add_intent(pi, &format!("order-{tag}-{i}"));
+        }
+        stripe.add_intent(&globex_pi, &format!("order-{tag}-globex"));
+        stripe.unavailable.lock().unwrap().insert(acme[0].clone());
+        let globex_bundle = stack.seal("globex", &["whsec_globex"], API_KEY);
+        let acme_refs: Vec<&str> = acme.iter().map(String::as_str).collect();
+        enqueue(&stack, &queue, SUBSCRIBER, &stack.bundle, WHSEC, &acme_refs).await;
+        enqueue(
+            &stack,
+            &queue,
+            "globex",
+            &globex_bundle,
+            "whsec_globex",
+            &[&globex_pi],
+        )
+        .await;
+
+        let sqs = aws_sdk_sqs::Client::new(&stack.aws);
+        let (logs, guard) = Logs::capture();
+        let polled = payhook::poller::poll_once(&sqs, &queue, &stack.consumer, 1)
+            .await
+            .expect("poll");
+        drop(guard);
+        assert_eq!(polled.received, 4, "fifo={fifo}");
+        let by_pi = |pi: &str| {
+            logs.notices()
+                .into_iter()
+                .filter(|n| n["payment_intent"] == pi)
+                .map(|n| n["outcome"].as_str().unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(by_pi(&acme[0]), ["retry"], "fifo={fifo}");
+        assert_eq!(
+            by_pi(&globex_pi),
+            ["credited"],
+            "fifo={fifo}: other groups go on"
+        );
+        if fifo {
+            // Held back unprocessed: no notice with a PaymentIntent, a "deferred" line each.
+            assert!(
+                by_pi(&acme[1]).is_empty() && by_pi(&acme[2]).is_empty(),
+                "{}",
+                logs.text()
+            );
+            assert_eq!(
+                logs.text().matches("\"outcome\":\"deferred\"").count(),
+                2,
+                "{}",
+                logs.text()
+            );
+            assert_eq!(polled.failed, 3);
+            assert!(
+                stack
+                    .record(SUBSCRIBER, &format!("order-{tag}-1"))
+                    .await
+                    .is_none()
+            );
+        } else {
+            assert_eq!(by_pi(&acme[1]), ["credited"]);
+            assert_eq!(by_pi(&acme[2]), ["credited"]);
+            assert_eq!(polled.failed, 1);
+        }
+
+        // Healed: everything left is redelivered and applied; each payment exactly once.
+        stripe.unavailable.lock().unwrap().clear();
+        for _ in 0..10 {
+            let p = payhook::poller::poll_once(&sqs, &queue, &stack.consumer, 1)
+                .await
+                .expect("poll");
+            if p.received == 0
+                && stack
+                    .record(SUBSCRIBER, &format!("order-{tag}-0"))
+                    .await
+                    .is_some()
+            {
+                break;
+            }
+        }
+        for i in 0..3 {
+            let r = stack.record(SUBSCRIBER, &format!("order-{tag}-{i}")).await;
+            assert_eq!(
+                r.map(|r| r["paid"].clone()),
+                Some(1.into()),
+                "fifo={fifo} order-{tag}-{i}"
+            );
+        }
+        assert_eq!(
+            stack
+                .record("globex", &format!("order-{tag}-globex"))
+                .await
+                .expect("globex")["paid"],
+            1
+        );
+    }
 }

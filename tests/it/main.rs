@@ -5,6 +5,7 @@
 mod cli;
 mod consumer;
 mod faults;
+mod fuzz;
 mod samples;
 mod stack;
 mod template;
