@@ -126,11 +126,11 @@ proptest! {
         pi in prop_oneof![Just(serde_json::Value::Null), text().prop_map(serde_json::Value::String), any::<bool>().prop_map(serde_json::Value::Bool)],
     ) {
         let body = serde_json::json!({"id": format!("evt_{id}"), "type": kind, "data": {"object": {"id": object, "object": "payment_intent", "payment_intent": pi}}});
-        if let Ok(e) = payhook::event::parse(&body.to_string()) {
-            if let payhook::event::Action::LookUp { intent_id } = e.action {
-                prop_assert!(intent_id.starts_with("pi_"));
-                prop_assert!(intent_id[3..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
-            }
+        if let Ok(e) = payhook::event::parse(&body.to_string())
+            && let payhook::event::Action::LookUp { intent_id } = e.action
+        {
+            prop_assert!(intent_id.starts_with("pi_"));
+            prop_assert!(intent_id[3..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
         }
     }
 }
