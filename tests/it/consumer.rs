@@ -467,37 +467,102 @@ async fn two_consumers_racing_on_one_payment_intent_credit_once() {
 #[tokio::test]
 async fn no_secret_reaches_the_logs_on_any_path() {
     let stack = Stack::new().await;
+    let down = Stack::with(Options {
+        stripe_base: Some("http://127.0.0.1:9/".into()),
+        ..Options::default()
+    })
+    .await;
     let pi = stack.intent("order-10", 2000).await;
     let body = sample_body("payment_intent.succeeded", &pi);
     let base = good(&stack, "m-ok", &body);
+    let foreign = stack.seal("mallory", &[WHSEC], API_KEY);
+    let mut no_bundle = Msg {
+        id: "m-no-bundle",
+        ..base
+    }
+    .sqs();
+    no_bundle.message_attributes.remove("sealed-bundle");
     let (logs, _guard) = Logs::capture();
     let _ = stack
         .consumer
         .handle(sqs_event(vec![
-            base.sqs(),
+            base.sqs(), // credited
             Msg {
                 id: "m-dup",
                 ..base
             }
-            .sqs(),
+            .sqs(), // duplicate
             Msg {
                 id: "m-forged",
                 secret: "whsec_attacker",
                 ..base
             }
-            .sqs(),
+            .sqs(), // bad signature
             Msg {
                 id: "m-expired",
                 signed_at: 1,
                 ..base
             }
-            .sqs(),
+            .sqs(), // expired
+            Msg {
+                id: "m-foreign",
+                bundle: &foreign,
+                ..base
+            }
+            .sqs(), // foreign bundle
+            Msg {
+                id: "m-garbled",
+                bundle: "it-key.QUJD",
+                ..base
+            }
+            .sqs(), // unopenable
+            no_bundle,  // malformed envelope
+            Msg {
+                id: "m-body",
+                body: "{\"id\":\"evt_x\"}",
+                ..base
+            }
+            .sqs(), // malformed body
         ]))
         .await
         .expect("batch");
+    let down_body = sample_body("payment_intent.succeeded", "pi_Down0001");
+    let _ = down
+        .consumer
+        .handle(sqs_event(vec![
+            good(&down, "m-transient", &down_body).sqs(),
+        ])) // transient
+        .await
+        .expect("batch");
     let text = logs.text();
-    assert_eq!(logs.notices().len(), 4, "{text}");
-    for secret in [WHSEC, API_KEY, stack.bundle.as_str(), "sk_test", "whsec_"] {
+    let mut outcomes = logs.outcomes();
+    outcomes.sort();
+    outcomes.dedup();
+    assert_eq!(
+        outcomes,
+        ["credited", "dead_lettered", "duplicate", "retry"],
+        "{text}"
+    );
+    let private_keys: Vec<String> = [&stack.keyset_json, &down.keyset_json]
+        .iter()
+        .map(|j| {
+            serde_json::from_str::<serde_json::Value>(j).unwrap()["keys"][0]["secret_key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut forbidden = vec![
+        WHSEC,
+        API_KEY,
+        "sk_test",
+        "whsec_",
+        stack.bundle.as_str(),
+        down.bundle.as_str(),
+        foreign.as_str(),
+    ];
+    forbidden.extend(private_keys.iter().map(String::as_str));
+    for secret in forbidden {
         assert!(!text.contains(secret), "log leaks {secret:.12}: {text}");
     }
     // Nor the body: customer data stays out of logs.
