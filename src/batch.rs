@@ -34,8 +34,12 @@ pub fn message_group(msg: &SqsMessage) -> Option<&str> {
     msg.attributes.get("MessageGroupId").map(String::as_str)
 }
 
+/// Processes each record in turn. Once `deadline` has passed, the records not yet started are
+/// reported failed unprocessed: SQS redelivers them, where an invocation killed by its timeout
+/// would have made the whole batch run again.
 pub async fn run<'a, F, Fut>(
     event: &'a SqsEvent,
+    deadline: Option<std::time::Instant>,
     mut process: F,
 ) -> Result<SqsBatchResponse, MissingMessageId>
 where
@@ -53,6 +57,15 @@ where
     let mut failed = Vec::new();
     let mut failed_groups: HashSet<&str> = HashSet::new();
     for (id, msg) in records {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            tracing::warn!(
+                message_id = id,
+                outcome = "deferred",
+                "out of time in this invocation; left for redelivery"
+            );
+            failed.push(id);
+            continue;
+        }
         let group = message_group(msg);
         if let Some(g) = group.filter(|g| failed_groups.contains(g)) {
             tracing::warn!(
@@ -119,7 +132,7 @@ mod tests {
             msg(Some("c"), None),
         ]);
         let mut seen = Vec::new();
-        let r = run(&e, |id, _| {
+        let r = run(&e, None, |id, _| {
             seen.push(id);
             async move {
                 if id == "b" {
@@ -145,7 +158,7 @@ mod tests {
             msg(Some("g1-3"), Some("g1")),
         ]);
         let mut seen = Vec::new();
-        let r = run(&e, |id, _| {
+        let r = run(&e, None, |id, _| {
             seen.push(id);
             async move {
                 if id == "g1-1" {
@@ -162,11 +175,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn past_the_deadline_the_rest_is_left_for_redelivery() {
+        let e = event(vec![
+            msg(Some("a"), None),
+            msg(Some("b"), None),
+            msg(Some("c"), None),
+        ]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(50);
+        let mut seen = Vec::new();
+        let r = run(&e, Some(deadline), |id, _| {
+            seen.push(id);
+            async move {
+                // The first message uses up the time.
+                if id == "a" {
+                    tokio::time::sleep(std::time::Duration::from_millis(80)).await;
+                }
+                ItemResult::Done
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(seen, ["a"]);
+        assert_eq!(failed_ids(&r), ["b", "c"]);
+    }
+
+    #[tokio::test]
     async fn a_record_without_id_fails_the_batch_before_any_work() {
         for bad in [None, Some("")] {
             let e = event(vec![msg(Some("a"), None), msg(bad, None)]);
             let mut calls = 0;
-            let r = run(&e, |_, _| {
+            let r = run(&e, None, |_, _| {
                 calls += 1;
                 async { ItemResult::Done }
             })

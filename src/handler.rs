@@ -49,9 +49,19 @@ struct Notice<'a> {
 }
 
 impl Consumer {
-    /// The Lambda handler: a batch in, the failed message ids out.
+    /// A batch in, the failed message ids out, with no time limit (tests, the local poller).
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, MissingMessageId> {
-        batch::run(&event, |id, msg| self.handle_message(id, msg)).await
+        self.handle_until(event, None).await
+    }
+
+    /// The Lambda handler: no message is started after `deadline`, so the invocation always
+    /// returns its partial batch response before the function timeout.
+    pub async fn handle_until(
+        &self,
+        event: SqsEvent,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<SqsBatchResponse, MissingMessageId> {
+        batch::run(&event, deadline, |id, msg| self.handle_message(id, msg)).await
     }
 
     async fn handle_message(&self, message_id: &str, msg: &SqsMessage) -> ItemResult {

@@ -13,7 +13,7 @@ use crate::stripe_api::StripeApi;
 
 /// Every AWS call gives up after this, well under the 30 s function timeout, so a hung call
 /// becomes a transient failure the batch can report instead of a timed-out invocation.
-pub const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+pub const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
     aws_config::timeout::TimeoutConfig::builder()

@@ -1,7 +1,13 @@
 //! The Lambda function: SQS batches of Stripe webhooks in, partial batch failures out.
 
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use payhook::{config::Config, setup};
+
+/// Stop starting messages this long before the function timeout: one message's worst case
+/// (Stripe timeout, then a DynamoDB and an SQS call at their operation timeouts) must fit.
+const SAFETY_MARGIN: Duration = Duration::from_secs(20);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,7 +19,19 @@ async fn main() -> Result<(), Error> {
     let consumer = &consumer;
     run(service_fn(
         move |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
-            consumer.handle(event.payload).await.map_err(Error::from)
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or_default();
+            // A runtime that gives no deadline (0) gets no limit rather than an expired one.
+            let deadline = (event.context.deadline > 0).then(|| {
+                let left = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+                Instant::now() + left.saturating_sub(SAFETY_MARGIN)
+            });
+            consumer
+                .handle_until(event.payload, deadline)
+                .await
+                .map_err(Error::from)
         },
     ))
     .await
