@@ -9,6 +9,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
 use crate::backoff::Backoff;
 use crate::batch::{self, ItemResult, MissingMessageId};
+use crate::bundle_cache::BundleCache;
 use crate::dead_letter::DeadLetters;
 use crate::envelope::Delivery;
 use crate::error::{FailureClass, ProcessError};
@@ -21,6 +22,7 @@ use crate::stripe_api::StripeApi;
 /// Everything a warm invocation reuses: keys, HTTP and SDK clients.
 pub struct Consumer {
     pub keys: KeySet,
+    pub bundles: BundleCache,
     pub stripe: StripeApi,
     pub ledger: Ledger,
     /// `None`: permanent failures are reported failed and reach the DLQ by the redrive policy.
@@ -193,7 +195,7 @@ impl Consumer {
         let delivery = Delivery::from_sqs(message_id, msg)?;
         notice.subscriber = Some(delivery.subscriber);
 
-        let bundle = self.keys.open(delivery.sealed_bundle)?;
+        let bundle = self.bundles.open(&self.keys, delivery.sealed_bundle)?;
         bundle.ensure_subscriber(delivery.subscriber)?;
         signature::verify(
             delivery.signature_header,

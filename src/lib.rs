@@ -3,6 +3,7 @@
 //! # Layout, in pipeline order
 //! - [`envelope`]: SQS record -> `Delivery` (raw body, signature header, subscriber, receive time, bundle)
 //! - [`sealed`]: open the sealed bundle -> the subscriber's secrets (redacted, zeroized)
+//! - [`bundle_cache`]: opened bundles kept for warm invocations (bounded, LRU)
 //! - [`signature`]: verify `Stripe-Signature` against the receive time
 //! - [`event`]: Stripe event -> the PaymentIntent to look up, or ignore
 //! - [`stripe_api`]: fetch the PaymentIntent's current state with the subscriber's key
@@ -18,6 +19,7 @@
 
 pub mod backoff;
 pub mod batch;
+pub mod bundle_cache;
 pub mod config;
 pub mod dead_letter;
 pub mod dlq;

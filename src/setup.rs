@@ -4,6 +4,7 @@
 use aws_config::SdkConfig;
 
 use crate::backoff::Backoff;
+use crate::bundle_cache::BundleCache;
 use crate::config::Config;
 use crate::dead_letter::DeadLetters;
 use crate::handler::Consumer;
@@ -38,6 +39,7 @@ pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, KeyS
     let keys = keystore::load_keyset(&secrets, &config.keyset_secret_id).await?;
     Ok(Consumer {
         keys,
+        bundles: BundleCache::default(),
         stripe: StripeApi::new(config.stripe_api_base.clone(), config.stripe_timeout),
         ledger: Ledger::new(
             aws_sdk_dynamodb::Client::new(aws),

@@ -147,6 +147,7 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
     // The same consumer with one dependency unreachable.
     let dynamo_down = Consumer {
         keys: keys(),
+        bundles: Default::default(),
         stripe: StripeApi::new(stripe.base.clone(), Duration::from_millis(500)),
         ledger: Ledger::new(
             aws_sdk_dynamodb::Client::new(&dead_aws),
@@ -160,6 +161,7 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
     };
     let dlq_down = Consumer {
         keys: keys(),
+        bundles: Default::default(),
         stripe: StripeApi::new(stripe.base.clone(), Duration::from_millis(500)),
         ledger: Ledger::new(
             aws_sdk_dynamodb::Client::new(&stack.aws),
