@@ -1,12 +1,16 @@
 //! SqsEvent -> SqsBatchResponse: each message's outcome is its own.
 //!
 //! Only failed message ids are reported (`ReportBatchItemFailures`), so one bad message never
-//! makes the others run again. On a FIFO queue, once a message of a group fails, every later
-//! message of that group in the batch is reported failed unprocessed, or it would overtake the
-//! one that failed.
+//! makes the others run again. Messages are processed concurrently (bounded), except that a
+//! FIFO group's messages go one after another, and once one of them fails every later message
+//! of that group in the batch is reported failed unprocessed, or it would overtake the one that
+//! failed.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::future::Future;
+use std::time::Instant;
+
+use futures_util::stream::{self, StreamExt};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 
@@ -34,56 +38,71 @@ pub fn message_group(msg: &SqsMessage) -> Option<&str> {
     msg.attributes.get("MessageGroupId").map(String::as_str)
 }
 
-/// Processes each record in turn. Once `deadline` has passed, the records not yet started are
-/// reported failed unprocessed: SQS redelivers them, where an invocation killed by its timeout
-/// would have made the whole batch run again.
+/// Processes the records, up to `concurrency` at a time: each FIFO group in order, one after
+/// another within the group; on a standard queue every message on its own. Once `deadline` has
+/// passed, records not yet started are reported failed unprocessed: SQS redelivers them, where
+/// an invocation killed by its timeout would have made the whole batch run again.
 pub async fn run<'a, F, Fut>(
     event: &'a SqsEvent,
-    deadline: Option<std::time::Instant>,
-    mut process: F,
+    deadline: Option<Instant>,
+    concurrency: usize,
+    process: F,
 ) -> Result<SqsBatchResponse, MissingMessageId>
 where
-    F: FnMut(&'a str, &'a SqsMessage) -> Fut,
+    F: Fn(&'a str, &'a SqsMessage) -> Fut,
     Fut: Future<Output = ItemResult>,
 {
-    let mut records = Vec::with_capacity(event.records.len());
+    let mut chains: Vec<Vec<(&str, &SqsMessage)>> = Vec::new();
+    let mut chain_of_group: HashMap<&str, usize> = HashMap::new();
     for (index, msg) in event.records.iter().enumerate() {
-        match msg.message_id.as_deref() {
-            Some(id) if !id.is_empty() => records.push((id, msg)),
+        let id = match msg.message_id.as_deref() {
+            Some(id) if !id.is_empty() => id,
             _ => return Err(MissingMessageId { index }),
+        };
+        match message_group(msg) {
+            Some(group) => {
+                let chain = *chain_of_group.entry(group).or_insert_with(|| {
+                    chains.push(Vec::new());
+                    chains.len() - 1
+                });
+                chains[chain].push((id, msg));
+            }
+            None => chains.push(vec![(id, msg)]),
         }
     }
 
-    let mut failed = Vec::new();
-    let mut failed_groups: HashSet<&str> = HashSet::new();
-    for (id, msg) in records {
-        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-            tracing::warn!(
-                message_id = id,
-                outcome = "deferred",
-                "out of time in this invocation; left for redelivery"
-            );
-            failed.push(id);
-            continue;
-        }
-        let group = message_group(msg);
-        if let Some(g) = group.filter(|g| failed_groups.contains(g)) {
-            tracing::warn!(
-                message_id = id,
-                message_group = g,
-                outcome = "deferred",
-                "an earlier message of this FIFO group failed; keeping order"
-            );
-            failed.push(id);
-            continue;
-        }
-        if process(id, msg).await == ItemResult::Retry {
-            failed.push(id);
-            if let Some(g) = group {
-                failed_groups.insert(g);
+    let process = &process;
+    let failed: Vec<&str> = stream::iter(chains)
+        .map(|chain| async move {
+            let mut failed = Vec::new();
+            for (id, msg) in chain {
+                if let Some(group) = message_group(msg).filter(|_| !failed.is_empty()) {
+                    tracing::warn!(
+                        message_id = id,
+                        message_group = group,
+                        outcome = "deferred",
+                        "an earlier message of this FIFO group failed; keeping order"
+                    );
+                    failed.push(id);
+                } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                    tracing::warn!(
+                        message_id = id,
+                        outcome = "deferred",
+                        "out of time in this invocation; left for redelivery"
+                    );
+                    failed.push(id);
+                } else if process(id, msg).await == ItemResult::Retry {
+                    failed.push(id);
+                }
             }
-        }
-    }
+            failed
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
 
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
@@ -118,10 +137,13 @@ mod tests {
     }
 
     fn failed_ids(r: &SqsBatchResponse) -> Vec<&str> {
-        r.batch_item_failures
+        let mut ids: Vec<&str> = r
+            .batch_item_failures
             .iter()
             .map(|f| f.item_identifier.as_str())
-            .collect()
+            .collect();
+        ids.sort();
+        ids
     }
 
     #[tokio::test]
@@ -131,9 +153,9 @@ mod tests {
             msg(Some("b"), None),
             msg(Some("c"), None),
         ]);
-        let mut seen = Vec::new();
-        let r = run(&e, None, |id, _| {
-            seen.push(id);
+        let seen = std::sync::Mutex::new(Vec::new());
+        let r = run(&e, None, 1, |id, _| {
+            seen.lock().unwrap().push(id);
             async move {
                 if id == "b" {
                     ItemResult::Retry
@@ -145,7 +167,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(failed_ids(&r), ["b"]);
-        assert_eq!(seen, ["a", "b", "c"]);
+        assert_eq!(seen.into_inner().unwrap(), ["a", "b", "c"]);
     }
 
     #[tokio::test]
@@ -157,9 +179,9 @@ mod tests {
             msg(Some("g2-2"), Some("g2")),
             msg(Some("g1-3"), Some("g1")),
         ]);
-        let mut seen = Vec::new();
-        let r = run(&e, None, |id, _| {
-            seen.push(id);
+        let seen = std::sync::Mutex::new(Vec::new());
+        let r = run(&e, None, 1, |id, _| {
+            seen.lock().unwrap().push(id);
             async move {
                 if id == "g1-1" {
                     ItemResult::Retry
@@ -171,7 +193,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(failed_ids(&r), ["g1-1", "g1-2", "g1-3"]);
-        assert_eq!(seen, ["g1-1", "g2-1", "g2-2"]);
+        assert_eq!(seen.into_inner().unwrap(), ["g1-1", "g2-1", "g2-2"]);
     }
 
     #[tokio::test]
@@ -182,9 +204,9 @@ mod tests {
             msg(Some("c"), None),
         ]);
         let deadline = std::time::Instant::now() + std::time::Duration::from_millis(50);
-        let mut seen = Vec::new();
-        let r = run(&e, Some(deadline), |id, _| {
-            seen.push(id);
+        let seen = std::sync::Mutex::new(Vec::new());
+        let r = run(&e, Some(deadline), 1, |id, _| {
+            seen.lock().unwrap().push(id);
             async move {
                 // The first message uses up the time.
                 if id == "a" {
@@ -195,22 +217,70 @@ mod tests {
         })
         .await
         .unwrap();
-        assert_eq!(seen, ["a"]);
+        assert_eq!(seen.into_inner().unwrap(), ["a"]);
         assert_eq!(failed_ids(&r), ["b", "c"]);
+    }
+
+    /// Ten messages that each wait 50 ms finish together, not one after another; a FIFO group's
+    /// messages still run strictly in order.
+    #[tokio::test]
+    async fn standard_messages_run_concurrently_fifo_groups_in_order() {
+        let e = event((0..10).map(|i| msg(Some(&format!("s{i}")), None)).collect());
+        let running = std::sync::atomic::AtomicUsize::new(0);
+        let peak = std::sync::atomic::AtomicUsize::new(0);
+        let r = run(&e, None, 10, |_, _| {
+            let now = running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            peak.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+            let running = &running;
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                ItemResult::Done
+            }
+        })
+        .await
+        .unwrap();
+        assert!(failed_ids(&r).is_empty());
+        assert_eq!(peak.into_inner(), 10, "all ten in flight at once");
+
+        let e = event(
+            (0..5)
+                .map(|i| msg(Some(&format!("g{i}")), Some("g")))
+                .collect(),
+        );
+        let order = std::sync::Mutex::new(Vec::new());
+        let running = std::sync::atomic::AtomicUsize::new(0);
+        run(&e, None, 10, |id, _| {
+            assert_eq!(
+                running.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                0,
+                "one at a time"
+            );
+            let (order, running) = (&order, &running);
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                order.lock().unwrap().push(id);
+                running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                ItemResult::Done
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(order.into_inner().unwrap(), ["g0", "g1", "g2", "g3", "g4"]);
     }
 
     #[tokio::test]
     async fn a_record_without_id_fails_the_batch_before_any_work() {
         for bad in [None, Some("")] {
             let e = event(vec![msg(Some("a"), None), msg(bad, None)]);
-            let mut calls = 0;
-            let r = run(&e, None, |_, _| {
-                calls += 1;
+            let calls = std::sync::atomic::AtomicUsize::new(0);
+            let r = run(&e, None, 4, |_, _| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 async { ItemResult::Done }
             })
             .await;
             assert_eq!(r, Err(MissingMessageId { index: 1 }));
-            assert_eq!(calls, 0);
+            assert_eq!(calls.into_inner(), 0);
         }
     }
 }

@@ -8,7 +8,7 @@ pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com/";
 
 /// Every environment variable the consumer reads (`AWS_*` aside, which the SDK reads). The SAM
 /// template may set only these; a test holds it to that.
-pub const VARIABLES: [&str; 10] = [
+pub const VARIABLES: [&str; 11] = [
     "PAYMENTS_TABLE",
     "IDEMPOTENCY_TABLE",
     "KEYSET_SECRET_ID",
@@ -19,6 +19,7 @@ pub const VARIABLES: [&str; 10] = [
     "IDEMPOTENCY_TTL_DAYS",
     "WEBHOOK_QUEUE_URL",
     "RETRY_BACKOFF_SECS",
+    "BATCH_CONCURRENCY",
 ];
 
 #[derive(Debug, Clone)]
@@ -49,6 +50,8 @@ pub struct Config {
     /// `RETRY_BACKOFF_SECS`: comma-separated delays by delivery count (default 30,120,600,3600;
     /// the last repeats; each at most 43200, the SQS maximum).
     pub retry_backoff_secs: Vec<u32>,
+    /// `BATCH_CONCURRENCY`: messages of a batch in flight at once (default 10, the batch size).
+    pub concurrency: usize,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -123,6 +126,7 @@ impl Config {
                 86_400 * number("IDEMPOTENCY_TTL_DAYS", 90, 3650)?,
             ),
             webhook_queue_url: get("WEBHOOK_QUEUE_URL"),
+            concurrency: number("BATCH_CONCURRENCY", 10, 100)? as usize,
             retry_backoff_secs,
         })
     }

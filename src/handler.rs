@@ -30,6 +30,8 @@ pub struct Consumer {
     /// `None`: a transient failure comes back after the queue's visibility timeout.
     pub backoff: Option<Backoff>,
     pub tolerance_secs: u64,
+    /// Messages of a batch processed at once (FIFO groups still one after another).
+    pub concurrency: usize,
 }
 
 /// How a message ended when it did not fail.
@@ -63,7 +65,10 @@ impl Consumer {
         event: SqsEvent,
         deadline: Option<std::time::Instant>,
     ) -> Result<SqsBatchResponse, MissingMessageId> {
-        batch::run(&event, deadline, |id, msg| self.handle_message(id, msg)).await
+        batch::run(&event, deadline, self.concurrency, |id, msg| {
+            self.handle_message(id, msg)
+        })
+        .await
     }
 
     async fn handle_message(&self, message_id: &str, msg: &SqsMessage) -> ItemResult {

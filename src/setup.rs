@@ -59,6 +59,7 @@ pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, KeyS
             )
         }),
         tolerance_secs: config.tolerance_secs,
+        concurrency: config.concurrency,
     })
 }
 

@@ -158,6 +158,7 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
         dead_letters: None,
         backoff: None,
         tolerance_secs: 300,
+        concurrency: 10,
     };
     let dlq_down = Consumer {
         keys: keys(),
@@ -175,6 +176,7 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
         )),
         backoff: None,
         tolerance_secs: 300,
+        concurrency: 10,
     };
 
     struct Scenario {
