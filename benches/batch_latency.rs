@@ -1,0 +1,162 @@
+//! A batch of 10 through the real consumer against moto and localstripe, with 50 ms added to
+//! every Stripe request by a delaying proxy: sequential (concurrency 1) against concurrent
+//! (concurrency 10), as the median over several rounds and their ratio. Needs the emulators:
+//! run it with `scripts/bench.sh`, which starts them.
+
+use std::time::{Duration, Instant};
+
+use payhook::config::Config;
+use payhook::local::{self, DeliverySpec};
+use payhook::sealed::{self, BundlePlaintext, KeySetDocument};
+use payhook::{setup, signature};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const LATENCY: Duration = Duration::from_millis(50);
+const ROUNDS: usize = 7;
+const API_KEY: &str = "sk_test_bench";
+const WHSEC: &str = "whsec_bench";
+
+/// Forwards to `upstream`, sleeping LATENCY before passing on each chunk the client sends
+/// (one chunk is one request here), so every Stripe call pays the delay.
+async fn delaying_proxy(upstream: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(server) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = async {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = cr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        tokio::time::sleep(LATENCY).await;
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let down = tokio::io::copy(&mut sr, &mut cw);
+                let _ = tokio::join!(up, down);
+            });
+        }
+    });
+    format!("http://{addr}/")
+}
+
+fn required(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        eprintln!("{name} is not set: run scripts/bench.sh, which starts moto and localstripe");
+        std::process::exit(2)
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let endpoint = required("AWS_ENDPOINT_URL");
+    let stripe = required("STRIPE_API_BASE");
+    let upstream = url::Url::parse(&stripe).expect("STRIPE_API_BASE is a URL");
+    let slow_stripe = delaying_proxy(format!(
+        "{}:{}",
+        upstream.host_str().unwrap_or("127.0.0.1"),
+        upstream.port().unwrap_or(80)
+    ))
+    .await;
+    let aws = local::aws_config_for(&endpoint).await;
+    let id = format!("bench-{}", std::process::id());
+    let (payments, idem) = (format!("{id}-payments"), format!("{id}-idem"));
+    local::create_tables(&aws, &payments, &idem).await.expect("tables");
+    let (public, key) = sealed::generate_key("bench").expect("key");
+    let keyset = serde_json::to_string(&KeySetDocument { version: 1, keys: vec![key] }).expect("json");
+    let secret = local::put_keyset_secret(&aws, &format!("{id}-keys"), &keyset).await.expect("secret");
+    let bundle = sealed::seal(
+        &public,
+        "bench",
+        &BundlePlaintext { v: 1, subscriber: "acme", webhook_secrets: &[WHSEC], stripe_api_key: API_KEY },
+    )
+    .expect("seal");
+
+    let consumer_with = |concurrency: usize| {
+        let (payments, idem, secret, slow) = (payments.clone(), idem.clone(), secret.clone(), slow_stripe.clone());
+        let config = Config::from_lookup(move |k| match k {
+            "PAYMENTS_TABLE" => Some(payments.clone()),
+            "IDEMPOTENCY_TABLE" => Some(idem.clone()),
+            "KEYSET_SECRET_ID" => Some(secret.clone()),
+            "STRIPE_API_BASE" => Some(slow.clone()),
+            "BATCH_CONCURRENCY" => Some(concurrency.to_string()),
+            _ => None,
+        })
+        .expect("config");
+        let aws = aws.clone();
+        async move { setup::consumer(&config, &aws).await.expect("consumer") }
+    };
+    let sequential = consumer_with(1).await;
+    let concurrent = consumer_with(10).await;
+
+    let body_template = include_str!("../events/stripe/payment_intent.succeeded.json");
+    let batch_of = async |round: usize, tag: &str, n: usize| {
+        let mut records = Vec::new();
+        for i in 0..n {
+            let pi = local::create_succeeded_intent(&stripe, API_KEY, &format!("bench-{tag}-{round}-{i}"), 1000, "eur")
+                .await
+                .expect("intent");
+            let body = body_template.replace("pi_3SampleIntent000001", &pi);
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+            let header = signature::sign(WHSEC, now / 1000, body.as_bytes());
+            records.push(
+                DeliverySpec {
+                    message_id: &format!("m-{tag}-{round}-{i}"),
+                    body: &body,
+                    subscriber: "acme",
+                    signature_header: &header,
+                    received_at_ms: now,
+                    sealed_bundle: &bundle,
+                }
+                .sqs_message(),
+            );
+        }
+        local::sqs_event(records)
+    };
+
+    let mut times: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let (mut seq_over_conc, mut conc_over_single) = (Vec::new(), Vec::new());
+    // A warm-up round (connection pools, bundle cache), then the three in turn each round.
+    for round in 0..=ROUNDS {
+        let mut t = [0.0; 3];
+        for (slot, (tag, consumer, n)) in [("seq", &sequential, 10), ("conc", &concurrent, 10), ("one", &concurrent, 1)]
+            .into_iter()
+            .enumerate()
+        {
+            let event = batch_of(round, tag, n).await;
+            let started = Instant::now();
+            let r = consumer.handle(event).await.expect("batch");
+            t[slot] = started.elapsed().as_secs_f64() * 1000.0;
+            assert!(r.batch_item_failures.is_empty(), "{tag}: {r:?}");
+        }
+        if round > 0 {
+            for (slot, v) in t.iter().enumerate() {
+                times[slot].push(*v);
+            }
+            seq_over_conc.push(t[0] / t[1]);
+            conc_over_single.push(t[1] / t[2]);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let [mut seq, mut conc, mut one] = times;
+    println!("Stripe +{} ms per call; medians of {ROUNDS} rounds, measured in one run:", LATENCY.as_millis());
+    println!("  batch of 10, sequential (BATCH_CONCURRENCY=1):  {:7.1} ms", median(&mut seq));
+    println!("  batch of 10, concurrent (BATCH_CONCURRENCY=10): {:7.1} ms", median(&mut conc));
+    println!("  one message:                                    {:7.1} ms", median(&mut one));
+    println!("  sequential / concurrent:                        {:7.2}x", median(&mut seq_over_conc));
+    println!("  concurrent batch of 10 / one message:           {:7.2}x", median(&mut conc_over_single));
+}
