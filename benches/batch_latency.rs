@@ -75,19 +75,37 @@ async fn main() {
     let aws = local::aws_config_for(&endpoint).await;
     let id = format!("bench-{}", std::process::id());
     let (payments, idem) = (format!("{id}-payments"), format!("{id}-idem"));
-    local::create_tables(&aws, &payments, &idem).await.expect("tables");
+    local::create_tables(&aws, &payments, &idem)
+        .await
+        .expect("tables");
     let (public, key) = sealed::generate_key("bench").expect("key");
-    let keyset = serde_json::to_string(&KeySetDocument { version: 1, keys: vec![key] }).expect("json");
-    let secret = local::put_keyset_secret(&aws, &format!("{id}-keys"), &keyset).await.expect("secret");
+    let keyset = serde_json::to_string(&KeySetDocument {
+        version: 1,
+        keys: vec![key],
+    })
+    .expect("json");
+    let secret = local::put_keyset_secret(&aws, &format!("{id}-keys"), &keyset)
+        .await
+        .expect("secret");
     let bundle = sealed::seal(
         &public,
         "bench",
-        &BundlePlaintext { v: 1, subscriber: "acme", webhook_secrets: &[WHSEC], stripe_api_key: API_KEY },
+        &BundlePlaintext {
+            v: 1,
+            subscriber: "acme",
+            webhook_secrets: &[WHSEC],
+            stripe_api_key: API_KEY,
+        },
     )
     .expect("seal");
 
     let consumer_with = |concurrency: usize| {
-        let (payments, idem, secret, slow) = (payments.clone(), idem.clone(), secret.clone(), slow_stripe.clone());
+        let (payments, idem, secret, slow) = (
+            payments.clone(),
+            idem.clone(),
+            secret.clone(),
+            slow_stripe.clone(),
+        );
         let config = Config::from_lookup(move |k| match k {
             "PAYMENTS_TABLE" => Some(payments.clone()),
             "IDEMPOTENCY_TABLE" => Some(idem.clone()),
@@ -107,11 +125,20 @@ async fn main() {
     let batch_of = async |round: usize, tag: &str, n: usize| {
         let mut records = Vec::new();
         for i in 0..n {
-            let pi = local::create_succeeded_intent(&stripe, API_KEY, &format!("bench-{tag}-{round}-{i}"), 1000, "eur")
-                .await
-                .expect("intent");
+            let pi = local::create_succeeded_intent(
+                &stripe,
+                API_KEY,
+                &format!("bench-{tag}-{round}-{i}"),
+                1000,
+                "eur",
+            )
+            .await
+            .expect("intent");
             let body = body_template.replace("pi_3SampleIntent000001", &pi);
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
             let header = signature::sign(WHSEC, now / 1000, body.as_bytes());
             records.push(
                 DeliverySpec {
@@ -133,9 +160,13 @@ async fn main() {
     // A warm-up round (connection pools, bundle cache), then the three in turn each round.
     for round in 0..=rounds {
         let mut t = [0.0; 3];
-        for (slot, (tag, consumer, n)) in [("seq", &sequential, 10), ("conc", &concurrent, 10), ("one", &concurrent, 1)]
-            .into_iter()
-            .enumerate()
+        for (slot, (tag, consumer, n)) in [
+            ("seq", &sequential, 10),
+            ("conc", &concurrent, 10),
+            ("one", &concurrent, 1),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let event = batch_of(round, tag, n).await;
             let started = Instant::now();
@@ -156,10 +187,28 @@ async fn main() {
         v[v.len() / 2]
     };
     let [mut seq, mut conc, mut one] = times;
-    println!("Stripe +{} ms per call; medians of {rounds} rounds, measured in one run:", LATENCY.as_millis());
-    println!("  batch of 10, sequential (BATCH_CONCURRENCY=1):  {:7.1} ms", median(&mut seq));
-    println!("  batch of 10, concurrent (BATCH_CONCURRENCY=10): {:7.1} ms", median(&mut conc));
-    println!("  one message:                                    {:7.1} ms", median(&mut one));
-    println!("  sequential / concurrent:                        {:7.2}x", median(&mut seq_over_conc));
-    println!("  concurrent batch of 10 / one message:           {:7.2}x", median(&mut conc_over_single));
+    println!(
+        "Stripe +{} ms per call; medians of {rounds} rounds, measured in one run:",
+        LATENCY.as_millis()
+    );
+    println!(
+        "  batch of 10, sequential (BATCH_CONCURRENCY=1):  {:7.1} ms",
+        median(&mut seq)
+    );
+    println!(
+        "  batch of 10, concurrent (BATCH_CONCURRENCY=10): {:7.1} ms",
+        median(&mut conc)
+    );
+    println!(
+        "  one message:                                    {:7.1} ms",
+        median(&mut one)
+    );
+    println!(
+        "  sequential / concurrent:                        {:7.2}x",
+        median(&mut seq_over_conc)
+    );
+    println!(
+        "  concurrent batch of 10 / one message:           {:7.2}x",
+        median(&mut conc_over_single)
+    );
 }

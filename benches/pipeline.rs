@@ -64,7 +64,11 @@ fn per_message(c: &mut Criterion) {
         b.iter(|| keys.open(black_box(delivery.sealed_bundle)).unwrap())
     });
     g.bench_function("bundle_open_cached", |b| {
-        b.iter(|| cache.open(&keys, black_box(delivery.sealed_bundle)).unwrap())
+        b.iter(|| {
+            cache
+                .open(&keys, black_box(delivery.sealed_bundle))
+                .unwrap()
+        })
     });
     g.bench_function("signature_verify", |b| {
         b.iter(|| {
