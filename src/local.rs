@@ -85,20 +85,7 @@ pub async fn put_keyset_secret(
 
 /// Creates a queue; returns its URL.
 pub async fn create_queue(aws: &SdkConfig, name: &str) -> Result<String, BoxError> {
-    let sqs = aws_sdk_sqs::Client::new(aws);
-    let mut req = sqs.create_queue().queue_name(name);
-    if name.ends_with(".fifo") {
-        req = req
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::ContentBasedDeduplication,
-                "true",
-            );
-    }
-    let out = req.send().await?;
-    out.queue_url()
-        .map(str::to_string)
-        .ok_or_else(|| "CreateQueue returned no URL".into())
+    create_queue_with(aws, name, Vec::new()).await
 }
 
 /// Creates the webhook queue with a redrive policy to `dlq_url`, as the template does, with a
@@ -125,18 +112,36 @@ pub async fn create_queue_with_dlq(
         "deadLetterTargetArn": dlq_arn,
         "maxReceiveCount": max_receive_count,
     });
-    let mut req = sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::RedrivePolicy, policy.to_string())
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            visibility_timeout_secs.to_string(),
-        );
+    create_queue_with(
+        aws,
+        name,
+        vec![
+            (QueueAttributeName::RedrivePolicy, policy.to_string()),
+            (
+                QueueAttributeName::VisibilityTimeout,
+                visibility_timeout_secs.to_string(),
+            ),
+        ],
+    )
+    .await
+}
+
+/// CreateQueue with `attributes`, plus FIFO with content-based deduplication when the name
+/// ends in `.fifo` (as SQS requires of FIFO queue names); returns the URL.
+async fn create_queue_with(
+    aws: &SdkConfig,
+    name: &str,
+    mut attributes: Vec<(aws_sdk_sqs::types::QueueAttributeName, String)>,
+) -> Result<String, BoxError> {
+    use aws_sdk_sqs::types::QueueAttributeName;
     if name.ends_with(".fifo") {
-        req = req
-            .attributes(QueueAttributeName::FifoQueue, "true")
-            .attributes(QueueAttributeName::ContentBasedDeduplication, "true");
+        attributes.push((QueueAttributeName::FifoQueue, "true".into()));
+        attributes.push((QueueAttributeName::ContentBasedDeduplication, "true".into()));
+    }
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    let mut req = sqs.create_queue().queue_name(name);
+    for (attribute, value) in attributes {
+        req = req.attributes(attribute, value);
     }
     let out = req.send().await?;
     out.queue_url()
