@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Every benchmark in one command: the per-message CPU path (criterion) and a batch of 10 against
-# moto and localstripe with 50 ms added per Stripe call (sequential vs concurrent).
+# Every benchmark in one command:
+# 1. the per-message CPU path (criterion, benches/pipeline.rs);
+# 2. a batch of 10 against moto and localstripe with 50 ms added per Stripe call, sequential vs
+#    concurrent (benches/batch_latency.rs);
+# 3. cold start and deployment size for each release-profile choice (scripts/cold-start.sh;
+#    the first run builds every profile, ~10 minutes each on 2 cores).
+# Figures and method: BENCHMARKS.md.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
@@ -11,3 +16,6 @@ say "per-message CPU path (criterion)"
 cargo bench --bench pipeline -- --warm-up-time 1 --measurement-time 3
 say "batch of 10 with Stripe latency"
 cargo bench --bench batch_latency
+stop_emulators
+say "cold start and size per release profile"
+"$ROOT/scripts/cold-start.sh"

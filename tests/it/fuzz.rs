@@ -5,7 +5,7 @@
 use aws_lambda_events::event::sqs::{SqsMessage, SqsMessageAttribute};
 use base64::Engine;
 use payhook::envelope::{self, Delivery};
-use payhook::sealed::{self, BundlePlaintext, KeySet, KeySetDocument};
+use payhook::sealed::{self, BundlePlaintext, KeySet};
 use payhook::signature::{self, SignatureHeader};
 use proptest::prelude::*;
 use secrecy::SecretString;
@@ -19,12 +19,7 @@ fn config() -> ProptestConfig {
 }
 
 fn keyset() -> (KeySet, [u8; 32]) {
-    let (public, key) = sealed::generate_key("fz").unwrap();
-    let json = serde_json::to_string(&KeySetDocument {
-        version: 1,
-        keys: vec![key],
-    })
-    .unwrap();
+    let (public, json) = payhook::local::new_keyset("fz").unwrap();
     (KeySet::from_json(&json).unwrap(), public)
 }
 

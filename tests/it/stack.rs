@@ -10,7 +10,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
 use payhook::config::Config;
 use payhook::handler::Consumer;
 use payhook::local::{self, DeliverySpec};
-use payhook::sealed::{self, BundlePlaintext, KeySetDocument};
+use payhook::sealed::{self, BundlePlaintext};
 use payhook::{setup, signature};
 
 pub const SUBSCRIBER: &str = "acme";
@@ -89,12 +89,7 @@ impl Stack {
             .expect("create tables on moto");
 
         let kid = "it-key".to_string();
-        let (public_key, key) = sealed::generate_key(&kid).expect("keygen");
-        let keyset = serde_json::to_string(&KeySetDocument {
-            version: 1,
-            keys: vec![key],
-        })
-        .expect("keyset json");
+        let (public_key, keyset) = local::new_keyset(&kid).expect("keygen");
         let secret_arn = local::put_keyset_secret(&aws, &format!("{id}-keys"), &keyset)
             .await
             .expect("create secret on moto");
