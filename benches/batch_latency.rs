@@ -10,48 +10,12 @@ use payhook::ledger::{Credit, Ledger};
 use payhook::local::{self, DeliverySpec};
 use payhook::sealed::{self, BundlePlaintext};
 use payhook::{setup, signature};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 const LATENCY: Duration = Duration::from_millis(50);
 /// Rounds under `cargo bench`; `cargo test --all-targets` runs the bench once as a smoke test.
 const BENCH_ROUNDS: usize = 7;
 const API_KEY: &str = "sk_test_bench";
 const WHSEC: &str = "whsec_bench";
-
-/// Forwards to `upstream`, sleeping LATENCY before passing on each chunk the client sends
-/// (one chunk is one request here), so every Stripe call pays the delay.
-async fn delaying_proxy(upstream: String) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let upstream = upstream.clone();
-            tokio::spawn(async move {
-                let Ok(server) = TcpStream::connect(&upstream).await else {
-                    return;
-                };
-                let (mut cr, mut cw) = client.into_split();
-                let (mut sr, mut sw) = server.into_split();
-                let up = async {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    while let Ok(n) = cr.read(&mut buf).await {
-                        if n == 0 {
-                            break;
-                        }
-                        tokio::time::sleep(LATENCY).await;
-                        if sw.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                };
-                let down = tokio::io::copy(&mut sr, &mut cw);
-                let _ = tokio::join!(up, down);
-            });
-        }
-    });
-    format!("http://{addr}/")
-}
 
 fn required(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -66,13 +30,9 @@ async fn main() {
     let rounds = if benching { BENCH_ROUNDS } else { 1 };
     let endpoint = required("AWS_ENDPOINT_URL");
     let stripe = required("STRIPE_API_BASE");
-    let upstream = url::Url::parse(&stripe).expect("STRIPE_API_BASE is a URL");
-    let slow_stripe = delaying_proxy(format!(
-        "{}:{}",
-        upstream.host_str().unwrap_or("127.0.0.1"),
-        upstream.port().unwrap_or(80)
-    ))
-    .await;
+    let slow_stripe = local::Proxy::start(&stripe, LATENCY)
+        .await
+        .expect("Stripe proxy");
     let aws = local::aws_config_for(&endpoint).await;
     let id = format!("bench-{}", std::process::id());
     let db = aws_sdk_dynamodb::Client::new(&aws);
@@ -102,7 +62,7 @@ async fn main() {
     .expect("seal");
 
     let consumer_with = |concurrency: usize| {
-        let (secret, slow) = (secret.clone(), slow_stripe.clone());
+        let (secret, slow) = (secret.clone(), slow_stripe.url.clone());
         let config = Config::from_lookup(move |k| match k {
             "PAYMENTS_TABLE" => Some("replaced-per-run".into()),
             "IDEMPOTENCY_TABLE" => Some("replaced-per-run".into()),
@@ -155,6 +115,7 @@ async fn main() {
     let mut times: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     let (mut seq_over_conc, mut conc_over_single) = (Vec::new(), Vec::new());
     let mut transaction_ms = Vec::new();
+    let mut warm_up_connections = 0;
     // A warm-up round (connection pools, bundle cache), then the three in turn each round.
     for round in 0..=rounds {
         let mut t = [0.0; 3];
@@ -195,6 +156,9 @@ async fn main() {
                 transaction_ms.push(started.elapsed().as_secs_f64() * 1000.0);
             }
         }
+        if round == 0 {
+            warm_up_connections = slow_stripe.connections();
+        }
         if round > 0 {
             for (slot, v) in t.iter().enumerate() {
                 times[slot].push(*v);
@@ -229,6 +193,11 @@ async fn main() {
     println!(
         "  emulator floor for 10 (one message + 9 credits): {:5.1} ms",
         one_ms + 9.0 * tx
+    );
+    let later = slow_stripe.connections() - warm_up_connections;
+    println!(
+        "  Stripe connections opened: {warm_up_connections} in the warm-up round, {later} in the {} calls after",
+        rounds * 21
     );
     println!(
         "  sequential / concurrent:                        {:7.2}x",

@@ -114,6 +114,10 @@ fn per_message(c: &mut Criterion) {
         g.bench_function("event_parse", |b| {
             b.iter(|| event::parse(black_box(delivery.body)).unwrap())
         });
+        // What event parsing cost before it borrowed: the body read into a serde_json::Value.
+        g.bench_function("event_parse_into_value_before", |b| {
+            b.iter(|| serde_json::from_str::<Value>(black_box(delivery.body)).unwrap())
+        });
         for (path, cached) in [("cpu_path_uncached", false), ("cpu_path_cached", true)] {
             g.bench_function(path, |b| {
                 b.iter(|| {

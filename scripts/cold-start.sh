@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Cold start and size of the Lambda binary for each release-profile choice (Cargo.toml's
-# `release` and the `try-*` profiles beside it): builds each, strips a copy as cargo-lambda does
-# for the deployment, zips it, and times process start -> ready for the first event with the
-# network stubbed (scripts/lib/cold_start.py).
+# Cold start and size of the Lambda binary for each release-profile choice (the `try-*`
+# profiles in Cargo.toml; `release` is try-fat stripped): builds each, measures it as built and
+# stripped, zips it, and times process start -> ready for the first event with the network
+# stubbed (scripts/lib/cold_start.py).
 #
 #   scripts/cold-start.sh [ROUNDS] [PROFILE ...]   (default: 15 rounds, every profile)
 #
@@ -15,7 +15,7 @@ rounds="${1:-15}"
 shift || true
 profiles=("$@")
 if [ ${#profiles[@]} -eq 0 ]; then
-    profiles=(release try-defaults try-thin try-fat try-fat-abort)
+    profiles=(try-defaults try-thin try-fat try-fat-abort)
 fi
 out="$STATE/cold-start"
 mkdir -p "$out"

@@ -85,7 +85,7 @@ impl Config {
 
         let stripe_api_base =
             get("STRIPE_API_BASE").unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.to_string());
-        // stripe::Client::from_url panics on a URL it cannot parse: refuse it here instead.
+        // Refused here, where the variable is named, rather than at the first lookup.
         match url::Url::parse(&stripe_api_base) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
             _ => {

@@ -10,7 +10,16 @@ use crate::dead_letter::DeadLetters;
 use crate::handler::Consumer;
 use crate::keystore::{self, KeyStoreError};
 use crate::ledger::Ledger;
-use crate::stripe_api::StripeApi;
+use crate::stripe_api::{StripeApi, StripeSetupError};
+
+/// Why the consumer could not be built; the function then fails to start and messages wait.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    KeyStore(#[from] KeyStoreError),
+    #[error(transparent)]
+    Stripe(#[from] StripeSetupError),
+}
 
 /// Every AWS call gives up after this, well under the 30 s function timeout, so a hung call
 /// becomes a transient failure the batch can report instead of a timed-out invocation.
@@ -34,13 +43,13 @@ pub async fn aws_config(endpoint: Option<&str>) -> SdkConfig {
     loader.load().await
 }
 
-pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, KeyStoreError> {
+pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, SetupError> {
     let secrets = aws_sdk_secretsmanager::Client::new(aws);
     let keys = keystore::load_keyset(&secrets, &config.keyset_secret_id).await?;
     Ok(Consumer {
         keys,
         bundles: BundleCache::default(),
-        stripe: StripeApi::new(config.stripe_api_base.clone(), config.stripe_timeout),
+        stripe: StripeApi::new(&config.stripe_api_base, config.stripe_timeout)?,
         ledger: Ledger::new(
             aws_sdk_dynamodb::Client::new(aws),
             config.payments_table.clone(),

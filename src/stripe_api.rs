@@ -1,21 +1,34 @@
 //! Fetches a PaymentIntent from the Stripe API with the subscriber's own key.
 //!
-//! async-stripe's generated `PaymentIntent` insists on fields that some API versions (and
-//! localstripe) leave out, so we fetch a narrow view of the fields we use through its client,
-//! which still brings auth, the pinned API version header and the request strategy.
+//! One GET through one pooled HTTP client for every subscriber (the key is a per-request
+//! header), so a warm execution environment keeps its connections to Stripe open across
+//! messages and invocations. async-stripe's client cannot do that: it builds hyper with
+//! `pool_max_idle_per_host(0)` (0.41 and 1.0.0-rc.10 alike), a TCP and TLS handshake per call,
+//! with no way to hand it a client of our own. It still creates intents in `local.rs`.
+//! We read a narrow view of the PaymentIntent: the full model insists on fields that some API
+//! versions (and localstripe) leave out.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use stripe::StripeError;
 
-/// Subscribers are operator-configured, so this only guards against a leak of clients if keys
-/// were rotated many times in one execution environment.
-const MAX_CACHED_CLIENTS: usize = 256;
+/// The API version our view was written against, sent on every request so that a change of
+/// the account's default version cannot change what we read.
+pub const STRIPE_VERSION: &str = "2023-10-16";
+/// A PaymentIntent is a few KB; anything far larger is not one.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// Kept well below the idle timeouts of Stripe's and common load balancers' keep-alive (60 s
+/// and more), so we seldom pick a connection the other end is closing.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What we read of a PaymentIntent. `amount_received` is optional because not every API
 /// version or emulator sends it.
@@ -71,40 +84,42 @@ impl StripeApiError {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up HTTPS to Stripe: {0}")]
+pub struct StripeSetupError(String);
+
+type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
 pub struct StripeApi {
-    base_url: String,
+    base_url: url::Url,
     timeout: Duration,
-    /// One client per API key: each owns its connection pool, which warm invocations reuse.
-    clients: Mutex<HashMap<[u8; 32], stripe::Client>>,
+    http: HttpClient,
 }
 
 impl StripeApi {
-    /// `base_url` must already be validated (`stripe::Client::from_url` panics on a bad one);
-    /// `Config` does that.
-    pub fn new(base_url: String, timeout: Duration) -> Self {
-        StripeApi {
+    /// `base_url` is the API root (`https://api.stripe.com/` or localstripe's); the system's
+    /// trusted roots are loaded here, once per execution environment.
+    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, StripeSetupError> {
+        let base_url = url::Url::parse(base_url)
+            .map_err(|e| StripeSetupError(format!("base URL {base_url:?}: {e}")))?;
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        tcp.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| StripeSetupError(format!("no trusted roots: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(https);
+        Ok(StripeApi {
             base_url,
             timeout,
-            clients: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn client(&self, api_key: &SecretString) -> stripe::Client {
-        let fingerprint: [u8; 32] = Sha256::digest(api_key.expose_secret().as_bytes()).into();
-        // A poisoned lock only means another task panicked mid-insert; the map is still usable.
-        let mut clients = self
-            .clients
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if clients.len() >= MAX_CACHED_CLIENTS && !clients.contains_key(&fingerprint) {
-            clients.clear();
-        }
-        clients
-            .entry(fingerprint)
-            .or_insert_with(|| {
-                stripe::Client::from_url(self.base_url.as_str(), api_key.expose_secret())
-            })
-            .clone()
+            http,
+        })
     }
 
     pub async fn payment_intent(
@@ -112,52 +127,120 @@ impl StripeApi {
         api_key: &SecretString,
         intent_id: &str,
     ) -> Result<PaymentIntentView, StripeApiError> {
-        let client = self.client(api_key);
-        let request = client.get::<PaymentIntentView>(&format!("payment_intents/{intent_id}"));
-        match tokio::time::timeout(self.timeout, request).await {
-            Err(_) => Err(StripeApiError::Timeout {
-                intent_id: intent_id.to_string(),
-                timeout_ms: self.timeout.as_millis(),
-            }),
-            Ok(Ok(view)) if view.id == intent_id => Ok(view),
-            Ok(Ok(view)) => Err(StripeApiError::BadResponse {
+        let lookup = async {
+            match self.get(api_key, intent_id).await {
+                // A pooled connection the other end closed while we were frozen or idle fails
+                // before any answer; a GET is safe to send again on a fresh one.
+                Err(StripeApiError::Transport { .. }) => self.get(api_key, intent_id).await,
+                other => other,
+            }
+        };
+        let view = match tokio::time::timeout(self.timeout, lookup).await {
+            Err(_) => {
+                return Err(StripeApiError::Timeout {
+                    intent_id: intent_id.to_string(),
+                    timeout_ms: self.timeout.as_millis(),
+                });
+            }
+            Ok(result) => result?,
+        };
+        if view.id != intent_id {
+            return Err(StripeApiError::BadResponse {
                 intent_id: intent_id.to_string(),
                 detail: format!("answer is for {}", view.id),
-            }),
-            Ok(Err(e)) => Err(classify(intent_id, e)),
+            });
         }
+        Ok(view)
+    }
+
+    async fn get(
+        &self,
+        api_key: &SecretString,
+        intent_id: &str,
+    ) -> Result<PaymentIntentView, StripeApiError> {
+        let transport = |detail: String| StripeApiError::Transport {
+            intent_id: intent_id.to_string(),
+            detail,
+        };
+        // intent_id is checked to be `pi_` and plain characters (event.rs): it cannot leave
+        // the path.
+        let url = self
+            .base_url
+            .join(&format!("v1/payment_intents/{intent_id}"))
+            .map_err(|e| transport(format!("bad URL: {e}")))?;
+        let request = hyper::Request::get(url.as_str())
+            .header(
+                hyper::header::AUTHORIZATION,
+                format!("Bearer {}", api_key.expose_secret()),
+            )
+            .header("Stripe-Version", STRIPE_VERSION)
+            .header(hyper::header::USER_AGENT, USER_AGENT)
+            .body(Empty::new())
+            // The only input is the key: say so without echoing it.
+            .map_err(|_| transport("the API key is not a valid header value".into()))?;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| transport(describe_hyper_error(&e)))?;
+        let status = response.status().as_u16();
+        let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| transport(format!("reading the answer: {e}")))?
+            .to_bytes();
+        classify(intent_id, status, &body)
     }
 }
 
-fn classify(intent_id: &str, e: StripeError) -> StripeApiError {
+const USER_AGENT: &str = concat!("payhook/", env!("CARGO_PKG_VERSION"));
+
+/// hyper's Display says only "client error (Connect)"; the causes say what happened.
+fn describe_hyper_error(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Stripe's error body: `{"error": {"type": ..., "message": ...}}`.
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    #[serde(default)]
+    message: Option<String>,
+}
+
+fn classify(
+    intent_id: &str,
+    status: u16,
+    body: &[u8],
+) -> Result<PaymentIntentView, StripeApiError> {
     let intent_id = intent_id.to_string();
-    match e {
-        StripeError::Stripe(req) => match req.http_status {
-            404 => StripeApiError::NotFound(intent_id),
-            429 | 500..=599 => StripeApiError::Unavailable {
-                intent_id,
-                status: req.http_status,
-            },
-            // 408/409 are "try again" too; everything else in 4xx is a verdict.
-            408 | 409 => StripeApiError::Unavailable {
-                intent_id,
-                status: req.http_status,
-            },
-            status => StripeApiError::Rejected {
-                intent_id,
-                status,
-                message: req.message.unwrap_or_default(),
-            },
-        },
-        StripeError::Timeout => StripeApiError::Timeout {
+    match status {
+        200..=299 => serde_json::from_slice(body).map_err(|e| StripeApiError::BadResponse {
             intent_id,
-            timeout_ms: 0,
-        },
-        StripeError::ClientError(detail) => StripeApiError::Transport { intent_id, detail },
-        other => StripeApiError::BadResponse {
+            detail: crate::sealed::describe_json_error(&e),
+        }),
+        404 => Err(StripeApiError::NotFound(intent_id)),
+        // 408/409 are "try again" too; everything else in 4xx is a verdict.
+        408 | 409 | 429 | 500..=599 => Err(StripeApiError::Unavailable { intent_id, status }),
+        _ => Err(StripeApiError::Rejected {
             intent_id,
-            detail: other.to_string(),
-        },
+            status,
+            message: serde_json::from_slice::<ErrorBody>(body)
+                .ok()
+                .and_then(|b| b.error.message)
+                .unwrap_or_default(),
+        }),
     }
 }
 
@@ -181,15 +264,9 @@ mod tests {
         assert_eq!(v.amount_received(), 1500);
     }
 
-    fn request_error(status: u16) -> StripeError {
-        let mut e: stripe::RequestError =
-            serde_json::from_str(r#"{"type":"api_error","message":"boom"}"#).unwrap();
-        e.http_status = status;
-        StripeError::Stripe(e)
-    }
-
     #[test]
     fn classification() {
+        let error = br#"{"error":{"type":"api_error","message":"boom"}}"#;
         for (status, transient) in [
             (404, false),
             (401, false),
@@ -200,17 +277,43 @@ mod tests {
             (503, true),
             (409, true),
         ] {
-            assert_eq!(
-                classify("pi_1", request_error(status)).is_transient(),
-                transient,
-                "HTTP {status}"
-            );
+            let e = classify("pi_1", status, error).unwrap_err();
+            assert_eq!(e.is_transient(), transient, "HTTP {status}");
         }
-        assert!(classify("pi_1", StripeError::Timeout).is_transient());
-        assert!(classify("pi_1", StripeError::ClientError("reset".into())).is_transient());
         assert_eq!(
-            classify("pi_1", request_error(404)),
-            StripeApiError::NotFound("pi_1".into())
+            classify("pi_1", 404, error),
+            Err(StripeApiError::NotFound("pi_1".into()))
         );
+        assert_eq!(
+            classify("pi_1", 401, error),
+            Err(StripeApiError::Rejected {
+                intent_id: "pi_1".into(),
+                status: 401,
+                message: "boom".into()
+            })
+        );
+        // An answer we cannot read is worth another try; so is one that is not an error body.
+        assert!(classify("pi_1", 200, b"<html>").unwrap_err().is_transient());
+        assert!(matches!(
+            classify("pi_1", 400, b"<html>"),
+            Err(StripeApiError::Rejected { message, .. }) if message.is_empty()
+        ));
+    }
+
+    #[test]
+    fn a_refused_connection_is_a_transport_error_and_says_why() {
+        let api = StripeApi::new("http://127.0.0.1:9/", Duration::from_secs(5)).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let e = rt
+            .block_on(api.payment_intent(&SecretString::from("sk_test_x"), "pi_1"))
+            .unwrap_err();
+        assert!(
+            matches!(&e, StripeApiError::Transport { detail, .. } if detail.contains("refused")),
+            "{e:?}"
+        );
+        assert!(e.is_transient());
     }
 }

@@ -148,7 +148,7 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
     let dynamo_down = Consumer {
         keys: keys(),
         bundles: Default::default(),
-        stripe: StripeApi::new(stripe.base.clone(), Duration::from_millis(500)),
+        stripe: StripeApi::new(&stripe.base, Duration::from_millis(500)).expect("stripe client"),
         ledger: Ledger::new(
             aws_sdk_dynamodb::Client::new(&dead_aws),
             stack.config.payments_table.clone(),
@@ -163,7 +163,7 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
     let dlq_down = Consumer {
         keys: keys(),
         bundles: Default::default(),
-        stripe: StripeApi::new(stripe.base.clone(), Duration::from_millis(500)),
+        stripe: StripeApi::new(&stripe.base, Duration::from_millis(500)).expect("stripe client"),
         ledger: Ledger::new(
             aws_sdk_dynamodb::Client::new(&stack.aws),
             stack.config.payments_table.clone(),

@@ -18,7 +18,7 @@ pub const WHSEC: &str = "whsec_it_current";
 pub const API_KEY: &str = "sk_test_it_acme";
 pub const SAMPLE_INTENT_ID: &str = "pi_3SampleIntent000001";
 
-fn required_env(name: &str) -> String {
+pub fn required_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the tests with scripts/test.sh, which starts moto and localstripe")
     })
