@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit tests and the integration tests against real
-# emulators (moto, localstripe), which this script installs and starts. `.ci/run` calls it.
+# emulators (moto, localstripe), which this script installs and starts, the local demo under
+# cargo lambda, and the template's checks and build. `.ci/run` calls it.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
@@ -18,6 +19,11 @@ start_emulators
 
 say "cargo test (unit and integration)"
 cargo test --all-targets
+stop_emulators
+
+# The newcomer's first command, end to end: it fails if the record is not credited once.
+say "the local demo (scripts/demo.sh)"
+"$ROOT/scripts/demo.sh"
 
 # The template: linted, validated and built the way `sam deploy` would use it. Built with two
 # subscribers so the per-subscriber routes really expand.

@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use payhook::batch;
+
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use payhook::{config::Config, setup};
 
@@ -23,11 +25,12 @@ async fn main() -> Result<(), Error> {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or_default();
-            // A runtime that gives no deadline (0) gets no limit rather than an expired one.
-            let deadline = (event.context.deadline > 0).then(|| {
-                let left = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
-                Instant::now() + left.saturating_sub(SAFETY_MARGIN)
-            });
+            let deadline = batch::start_no_message_after(
+                event.context.deadline,
+                now_ms,
+                Instant::now(),
+                SAFETY_MARGIN,
+            );
             consumer
                 .handle_until(event.payload, deadline)
                 .await
