@@ -128,4 +128,78 @@ proptest! {
             prop_assert!(intent_id[3..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
         }
     }
+
+    /// The borrowing parser against the straightforward reading of the same body through a
+    /// `serde_json::Value` (how it was written before): same action for every shape.
+    #[test]
+    fn event_parser_agrees_with_a_value_reading(
+        kind in prop_oneof![Just("payment_intent.succeeded"), Just("charge.succeeded"), Just("checkout.session.completed"), Just("customer.created")],
+        id in proptest::option::of(json_shape()),
+        object in proptest::option::of(prop_oneof![Just(serde_json::json!("payment_intent")), Just(serde_json::json!("charge")), json_shape()]),
+        pi in proptest::option::of(prop_oneof![json_shape(), json_shape().prop_map(|id| serde_json::json!({"id": id, "object": "payment_intent"}))]),
+    ) {
+        let mut fields = serde_json::Map::new();
+        for (name, value) in [("id", id), ("object", object), ("payment_intent", pi)] {
+            if let Some(v) = value {
+                fields.insert(name.into(), v);
+            }
+        }
+        fields.insert("metadata".into(), serde_json::json!({"id": "pi_metadata", "payment_intent": "pi_nested"}));
+        let object = serde_json::Value::Object(fields);
+        let body = serde_json::json!({"id": "evt_1", "type": kind, "data": {"object": object}});
+        let got = match payhook::event::parse(&body.to_string()) {
+            Ok(e) => match e.action {
+                payhook::event::Action::LookUp { intent_id } => Ok(Some(intent_id)),
+                payhook::event::Action::Ignore { .. } => Ok(None),
+            },
+            Err(_) => Err(()),
+        };
+        prop_assert_eq!(got, value_reading(kind, &object), "{}", body);
+    }
+}
+
+/// JSON values an id field might hold, well-formed or not.
+fn json_shape() -> impl Strategy<Value = serde_json::Value> {
+    prop_oneof![
+        Just(serde_json::Value::Null),
+        "pi_[A-Za-z0-9_]{1,24}".prop_map(serde_json::Value::from),
+        "(pi|ch|cs)_[ -~]{0,12}".prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<bool>().prop_map(serde_json::Value::from),
+        Just(serde_json::json!([])),
+    ]
+}
+
+/// What a PaymentIntent id may be (event.rs): `pi_` and plain characters.
+fn plain_intent_id(id: &str) -> Option<String> {
+    let rest = id.strip_prefix("pi_")?;
+    (!rest.is_empty()
+        && id.len() <= 255
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    .then(|| id.to_string())
+}
+
+/// Ok(Some(id)): look it up; Ok(None): ignore; Err: a bad object.
+fn value_reading(kind: &str, object: &serde_json::Value) -> Result<Option<String>, ()> {
+    use serde_json::Value;
+    match kind {
+        "payment_intent.succeeded" => {
+            if object.get("object").and_then(Value::as_str) != Some("payment_intent") {
+                return Err(());
+            }
+            let id = object.get("id").and_then(Value::as_str).ok_or(())?;
+            plain_intent_id(id).map(Some).ok_or(())
+        }
+        "charge.succeeded" | "checkout.session.completed" => match object.get("payment_intent") {
+            None | Some(Value::Null) => Ok(None),
+            Some(pi) => {
+                let id = pi
+                    .as_str()
+                    .or_else(|| pi.get("id").and_then(Value::as_str))
+                    .ok_or(())?;
+                plain_intent_id(id).map(Some).ok_or(())
+            }
+        },
+        _ => Ok(None),
+    }
 }
