@@ -15,7 +15,7 @@ rounds="${1:-15}"
 shift || true
 profiles=("$@")
 if [ ${#profiles[@]} -eq 0 ]; then
-    profiles=(try-defaults try-thin try-fat try-fat-abort)
+    profiles=(try-defaults try-fat try-fat-abort)
 fi
 out="$STATE/cold-start"
 mkdir -p "$out"

@@ -41,9 +41,6 @@ class Run:
         self.done = threading.Event()
 
 
-current = {"run": None}
-
-
 class Stub(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -59,8 +56,8 @@ class Stub(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
-        run = current["run"]
-        if self.path != NEXT or run is None:
+        run = self.server.run
+        if self.path != NEXT:
             return self.reply(404, b"")
         if run.ready is not None:
             # Later polls wait for the kill: only the first event is measured.
@@ -84,7 +81,7 @@ class Stub(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        run = current["run"]
+        run = self.server.run
         if self.headers.get("X-Amz-Target") == "secretsmanager.GetSecretValue":
             answer = {
                 "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:payhook-keys",
@@ -94,13 +91,13 @@ class Stub(BaseHTTPRequestHandler):
             }
             return self.reply(200, json.dumps(answer).encode(),
                               [("Content-Type", "application/x-amz-json-1.1")])
-        if run is not None and self.path.endswith("/response"):
+        if self.path.endswith("/response"):
             run.responded = time.perf_counter()
             run.response = body
             self.reply(202, b"")
             run.done.set()
             return
-        if run is not None and self.path.endswith("/error"):
+        if self.path.endswith("/error"):
             run.response = body
             self.reply(202, b"")
             run.done.set()
@@ -118,7 +115,22 @@ def peak_rss_kib(pid):
     return None
 
 
-def measure(binary, port):
+def stub_server(run):
+    """A server of its own for each run: a request the previous process sent just before it
+    was killed must not be taken for this one's first poll."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    server.daemon_threads = True
+    server.run = run
+    # A killed process leaves its held poll to fail: expected, not worth a traceback.
+    server.handle_error = lambda request, address: None
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def measure(binary):
+    run = Run()
+    server = stub_server(run)
+    port = server.server_address[1]
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
@@ -134,8 +146,6 @@ def measure(binary, port):
         "IDEMPOTENCY_TABLE": "payhook-idempotency",
         "KEYSET_SECRET_ID": "payhook-keys",
     }
-    run = Run()
-    current["run"] = run
     started = time.perf_counter()
     proc = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
@@ -145,7 +155,9 @@ def measure(binary, port):
     peak = peak_rss_kib(proc.pid)
     proc.kill()
     proc.wait()
-    current["run"] = None
+    run.done.set()
+    server.shutdown()
+    server.server_close()
     output = logs.get(timeout=10).decode(errors="replace")
     if not finished or run.responded is None:
         sys.exit(f"{binary}: no response to the first event; its output:\n{output}")
@@ -171,18 +183,12 @@ def main():
         sys.exit(__doc__)
     rounds = int(sys.argv[1])
     targets = [arg.split("=", 1) for arg in sys.argv[2:]]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
-    server.daemon_threads = True
-    # A killed process leaves its held poll to fail: expected, not worth a traceback.
-    server.handle_error = lambda request, address: None
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
     results = {label: [] for label, _ in targets}
     for label, binary in targets:  # warm the page cache, not measured
-        measure(binary, port)
+        measure(binary)
     for _ in range(rounds):
         for label, binary in targets:
-            results[label].append(measure(binary, port))
+            results[label].append(measure(binary))
     base = statistics.median(r[0] for r in results[targets[0][0]])
     print(f"cold start, medians of {rounds} runs each, measured in one run "
           f"(ratios against {targets[0][0]}):")
