@@ -44,12 +44,22 @@ pub async fn aws_config(endpoint: Option<&str>) -> SdkConfig {
 }
 
 pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, SetupError> {
+    // Loading the system's trusted roots for the Stripe client is a few milliseconds of CPU:
+    // done on another thread, it overlaps the key set's round trip to Secrets Manager instead
+    // of adding to the cold start.
+    let stripe = tokio::task::spawn_blocking({
+        let (base, timeout) = (config.stripe_api_base.clone(), config.stripe_timeout);
+        move || StripeApi::new(&base, timeout)
+    });
     let secrets = aws_sdk_secretsmanager::Client::new(aws);
     let keys = keystore::load_keyset(&secrets, &config.keyset_secret_id).await?;
+    let stripe = stripe
+        .await
+        .map_err(|e| StripeSetupError(format!("building the client failed: {e}")))??;
     Ok(Consumer {
         keys,
         bundles: BundleCache::default(),
-        stripe: StripeApi::new(&config.stripe_api_base, config.stripe_timeout)?,
+        stripe,
         ledger: Ledger::new(
             aws_sdk_dynamodb::Client::new(aws),
             config.payments_table.clone(),

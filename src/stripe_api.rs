@@ -86,7 +86,7 @@ impl StripeApiError {
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set up HTTPS to Stripe: {0}")]
-pub struct StripeSetupError(String);
+pub struct StripeSetupError(pub(crate) String);
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 

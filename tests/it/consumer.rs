@@ -2,6 +2,7 @@
 
 use crate::stack::*;
 use payhook::local::sqs_event;
+use payhook::setup::{self, SetupError};
 use std::time::Duration;
 
 #[tokio::test]
@@ -602,4 +603,17 @@ async fn warm_invocations_reuse_the_connection_to_stripe() {
     }
     // One connection for three invocations: no TCP (in production, TLS) handshake per message.
     assert_eq!(proxy.connections(), 1);
+}
+
+#[tokio::test]
+async fn an_unusable_stripe_base_url_stops_setup_and_says_why() {
+    let stack = Stack::new().await;
+    let mut config = stack.config.clone();
+    config.stripe_api_base = "stripe.example/v1".into();
+    let err = setup::consumer(&config, &stack.aws)
+        .await
+        .err()
+        .expect("setup must refuse a base URL without a scheme");
+    assert!(matches!(err, SetupError::Stripe(_)), "{err}");
+    assert!(err.to_string().contains("stripe.example/v1"), "{err}");
 }
