@@ -143,41 +143,31 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
     })
     .await;
     let dead_aws = local::aws_config_for("http://127.0.0.1:9").await;
-    let keys = || KeySet::from_json(&stack.keyset_json).expect("key set");
-    // The same consumer with one dependency unreachable.
-    let dynamo_down = Consumer {
-        keys: keys(),
+    // The same consumer with one dependency unreachable: its ledger on `ledger_aws`, its DLQ (if
+    // any) behind `dead_letters`.
+    let with = |ledger_aws: &aws_config::SdkConfig, dead_letters: Option<DeadLetters>| Consumer {
+        keys: KeySet::from_json(&stack.keyset_json).expect("key set"),
         bundles: Default::default(),
         stripe: StripeApi::new(&stripe.base, Duration::from_millis(500)).expect("stripe client"),
         ledger: Ledger::new(
-            aws_sdk_dynamodb::Client::new(&dead_aws),
+            aws_sdk_dynamodb::Client::new(ledger_aws),
             stack.config.payments_table.clone(),
             stack.config.idempotency_table.clone(),
             stack.config.idempotency_ttl,
         ),
-        dead_letters: None,
+        dead_letters,
         backoff: None,
         tolerance_secs: 300,
         concurrency: 10,
     };
-    let dlq_down = Consumer {
-        keys: keys(),
-        bundles: Default::default(),
-        stripe: StripeApi::new(&stripe.base, Duration::from_millis(500)).expect("stripe client"),
-        ledger: Ledger::new(
-            aws_sdk_dynamodb::Client::new(&stack.aws),
-            stack.config.payments_table.clone(),
-            stack.config.idempotency_table.clone(),
-            stack.config.idempotency_ttl,
-        ),
-        dead_letters: Some(DeadLetters::new(
+    let dynamo_down = with(&dead_aws, None);
+    let dlq_down = with(
+        &stack.aws,
+        Some(DeadLetters::new(
             aws_sdk_sqs::Client::new(&dead_aws),
             "http://127.0.0.1:9/000000000000/nowhere".into(),
         )),
-        backoff: None,
-        tolerance_secs: 300,
-        concurrency: 10,
-    };
+    );
 
     struct Scenario {
         name: &'static str,
