@@ -149,7 +149,7 @@ pub fn parse(body: &str) -> Result<StripeEvent, EventError> {
 }
 
 /// The id goes into a Stripe API path: only `pi_` followed by plain characters may pass.
-fn checked_intent_id(id: String) -> Option<String> {
+pub fn checked_intent_id(id: String) -> Option<String> {
     let rest = id.strip_prefix("pi_")?;
     let plain = !rest.is_empty()
         && id.len() <= 255

@@ -170,15 +170,6 @@ fn json_shape() -> impl Strategy<Value = serde_json::Value> {
     ]
 }
 
-/// What a PaymentIntent id may be (event.rs): `pi_` and plain characters.
-fn plain_intent_id(id: &str) -> Option<String> {
-    let rest = id.strip_prefix("pi_")?;
-    (!rest.is_empty()
-        && id.len() <= 255
-        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-    .then(|| id.to_string())
-}
-
 /// Ok(Some(id)): look it up; Ok(None): ignore; Err: a bad object.
 fn value_reading(kind: &str, object: &serde_json::Value) -> Result<Option<String>, ()> {
     use serde_json::Value;
@@ -188,7 +179,9 @@ fn value_reading(kind: &str, object: &serde_json::Value) -> Result<Option<String
                 return Err(());
             }
             let id = object.get("id").and_then(Value::as_str).ok_or(())?;
-            plain_intent_id(id).map(Some).ok_or(())
+            payhook::event::checked_intent_id(id.to_string())
+                .map(Some)
+                .ok_or(())
         }
         "charge.succeeded" | "checkout.session.completed" => match object.get("payment_intent") {
             None | Some(Value::Null) => Ok(None),
@@ -197,7 +190,9 @@ fn value_reading(kind: &str, object: &serde_json::Value) -> Result<Option<String
                     .as_str()
                     .or_else(|| pi.get("id").and_then(Value::as_str))
                     .ok_or(())?;
-                plain_intent_id(id).map(Some).ok_or(())
+                payhook::event::checked_intent_id(id.to_string())
+                    .map(Some)
+                    .ok_or(())
             }
         },
         _ => Ok(None),
