@@ -2,10 +2,8 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use payhook::batch;
-
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use payhook::{config::Config, setup};
+use payhook::{batch, config::Config, setup};
 
 /// Stop starting messages this long before the function timeout: one message's worst case
 /// (Stripe timeout, then a DynamoDB and an SQS call at their operation timeouts) must fit.
