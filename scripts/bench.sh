@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every benchmark in one command:
-# 1. the per-message CPU path (criterion, benches/pipeline.rs);
+# 1. the per-message CPU path (criterion, crates/core/benches/pipeline.rs);
 # 2. a batch of 10 against moto and localstripe with 50 ms added per Stripe call, sequential vs
-#    concurrent (benches/batch_latency.rs);
+#    concurrent (crates/core/benches/batch_latency.rs);
 # 3. cold start and deployment size for each release-profile choice (scripts/cold-start.sh;
 #    the first run builds every profile, ~10 minutes each on 2 cores).
 # Figures and method: BENCHMARKS.md.

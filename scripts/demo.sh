@@ -49,21 +49,21 @@ export PAYHOOK_STRIPE_API_KEY=sk_test_demo_acme
 # so the ready-made events in events/sqs/ open under this stack too. `payhook keygen` and
 # `payhook seal` make real ones (see README, Deploy).
 say "tables, demo key set secret and dead-letter queue on moto"
-"$PAYHOOK" provision --keyset events/demo-keyset.json | tee "$DEMO/consumer.env"
+"$PAYHOOK" dev provision --keyset events/demo-keyset.json | tee "$DEMO/consumer.env"
 set -a
 source "$DEMO/consumer.env"
 set +a
 cp events/demo-acme.bundle "$DEMO/bundle.txt"
 
 say "a succeeded PaymentIntent on localstripe, metadata.id=$PAYMENT_ID"
-INTENT="$("$PAYHOOK" demo-intent --payment-id "$PAYMENT_ID" --amount 2000 --currency eur)"
+INTENT="$("$PAYHOOK" dev demo-intent --payment-id "$PAYMENT_ID" --amount 2000 --currency eur)"
 echo "$INTENT"
 
 say "signed SQS events in $DEMO/events"
 event() { # name body-type [extra args]
     local name="$1" type="$2"
     shift 2
-    "$PAYHOOK" event --body "events/stripe/$type.json" --subscriber "$SUBSCRIBER" \
+    "$PAYHOOK" dev event --body "events/stripe/$type.json" --subscriber "$SUBSCRIBER" \
         --bundle "@$DEMO/bundle.txt" --payment-intent "$INTENT" --message-id "demo-$name" "$@" \
         > "$DEMO/events/$name.json"
     echo "  $name.json"
@@ -94,7 +94,7 @@ say "notices (one JSON line per message)"
 grep -h '"outcome"' "$DEMO/watch.log" || { echo "no notices found; watch log:"; cat "$DEMO/watch.log"; exit 1; }
 
 say "payment record $SUBSCRIBER/$PAYMENT_ID in DynamoDB"
-"$PAYHOOK" record --table "$PAYMENTS_TABLE" --subscriber "$SUBSCRIBER" --payment-id "$PAYMENT_ID" \
+"$PAYHOOK" dev record --table "$PAYMENTS_TABLE" --subscriber "$SUBSCRIBER" --payment-id "$PAYMENT_ID" \
     | tee "$DEMO/record.json"
 
 # The demo checks its own result: five deliveries of one payment, one forged.

@@ -14,7 +14,7 @@ start_emulators
 cargo build --quiet --bin payhook
 PAYHOOK="$ROOT/target/debug/payhook"
 mkdir -p "$STATE/local"
-"$PAYHOOK" provision --keyset events/demo-keyset.json --max-receive-count 3 \
+"$PAYHOOK" dev provision --keyset events/demo-keyset.json --max-receive-count 3 \
     --visibility-timeout 10 > "$STATE/local/consumer.env"
 set -a
 source "$STATE/local/consumer.env"
@@ -35,11 +35,11 @@ payments table:    $PAYMENTS_TABLE
 In another shell:
   source $STATE/local/env.sh
   export PAYHOOK_STRIPE_API_KEY=sk_test_demo_acme PAYHOOK_WEBHOOK_SECRET=whsec_demo_acme
-  PI=\$(target/debug/payhook demo-intent --payment-id order-42)
-  target/debug/payhook send --queue-url \$QUEUE_URL --body events/stripe/charge.succeeded.json \\
+  PI=\$(target/debug/payhook dev demo-intent --payment-id order-42)
+  target/debug/payhook dev send --queue-url \$QUEUE_URL --body events/stripe/charge.succeeded.json \\
       --subscriber acme --bundle @events/demo-acme.bundle --payment-intent \$PI
-  target/debug/payhook record --subscriber acme --payment-id order-42
+  target/debug/payhook dev record --subscriber acme --payment-id order-42
   target/debug/payhook dlq list --dlq-url \$DEAD_LETTER_QUEUE_URL
   target/debug/payhook dlq redrive --dlq-url \$DEAD_LETTER_QUEUE_URL --queue-url \$QUEUE_URL
 INFO
-"$PAYHOOK" local --queue-url "$QUEUE_URL"
+"$PAYHOOK" dev local --queue-url "$QUEUE_URL"

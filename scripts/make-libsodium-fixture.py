@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes tests/fixtures/libsodium-sealed.json: a bundle sealed by real libsodium.
+"""Writes crates/core/tests/fixtures/libsodium-sealed.json: a bundle sealed by real libsodium.
 
 PyNaCl's SealedBox wraps libsodium's crypto_box_seal, so the consumer's test that opens this
 fixture proves it interoperates with libsodium and not only with dryoc. Run once by hand
@@ -31,6 +31,6 @@ fixture = {
     "webhook_secrets": plaintext["webhook_secrets"],
     "stripe_api_key": plaintext["stripe_api_key"],
 }
-out = pathlib.Path(__file__).resolve().parent.parent / "tests/fixtures/libsodium-sealed.json"
+out = pathlib.Path(__file__).resolve().parent.parent / "crates/core/tests/fixtures/libsodium-sealed.json"
 out.write_text(json.dumps(fixture, indent=2) + "\n")
 print(f"wrote {out}")

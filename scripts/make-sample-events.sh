@@ -22,7 +22,7 @@ mkdir -p events/sqs
 make() { # name body [extra args]
     local name="$1" body="$2"
     shift 2
-    PAYHOOK_WEBHOOK_SECRET=whsec_demo_acme "$PAYHOOK" event --body "events/stripe/$body.json" \
+    PAYHOOK_WEBHOOK_SECRET=whsec_demo_acme "$PAYHOOK" dev event --body "events/stripe/$body.json" \
         --subscriber acme --bundle @events/demo-acme.bundle --received-at-ms "$RECEIVED_AT_MS" \
         --message-id "sample-$name" "$@" > "events/sqs/$name.json"
     echo "events/sqs/$name.json"

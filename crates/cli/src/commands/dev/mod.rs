@@ -1,0 +1,36 @@
+//! `payhook dev …`: local development against the emulators (moto, localstripe). Nothing here
+//! is needed to operate a deployed stack.
+
+use crate::commands::Context;
+use crate::failure::Result;
+
+mod delivery;
+pub mod demo_intent;
+pub mod event;
+pub mod local;
+pub mod provision;
+pub mod record;
+pub mod send;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    Event(event::Args),
+    Send(send::Args),
+    Local(local::Args),
+    Provision(provision::Args),
+    Record(record::Args),
+    DemoIntent(demo_intent::Args),
+}
+
+impl Command {
+    pub async fn run(self, context: &Context) -> Result<()> {
+        match self {
+            Command::Event(args) => args.run(),
+            Command::Send(args) => args.run(context).await,
+            Command::Local(args) => args.run(context).await,
+            Command::Provision(args) => args.run(context).await,
+            Command::Record(args) => args.run(context).await,
+            Command::DemoIntent(args) => args.run().await,
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! `payhook dev provision`: what the template creates, on the local emulator.
+
+use std::path::PathBuf;
+
+use payhook::sealed::KeySet;
+use payhook_testkit::emulators;
+
+use crate::commands::Context;
+use crate::failure::{Failure, Result};
+use crate::input::read_file;
+
+/// Create the tables, the key set secret and the dead-letter queue on a local emulator.
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, default_value = "payhook-payments")]
+    payments_table: String,
+    #[arg(long, default_value = "payhook-idempotency")]
+    idempotency_table: String,
+    #[arg(long, default_value = "payhook-consumer-keys")]
+    secret_name: String,
+    /// Key set JSON file to store in the secret.
+    #[arg(long)]
+    keyset: PathBuf,
+    #[arg(long, default_value = "payhook-webhooks-dlq")]
+    dlq: String,
+    /// The webhook queue (a name ending .fifo makes both queues FIFO).
+    #[arg(long, default_value = "payhook-webhooks")]
+    queue: String,
+    /// Deliveries before SQS moves a failing message to the DLQ.
+    #[arg(long, default_value_t = 3)]
+    max_receive_count: u32,
+    /// Seconds a received message stays hidden (short locally, so retries show soon).
+    #[arg(long, default_value_t = 10)]
+    visibility_timeout: u32,
+}
+
+impl Args {
+    pub async fn run(self, context: &Context) -> Result<()> {
+        let json = read_file("--keyset", &self.keyset)?;
+        KeySet::from_json(&json)
+            .map_err(|e| Failure::usage(format!("--keyset {}", self.keyset.display()), e))?;
+        let aws = context.aws().await;
+        let failed = |what: &str| {
+            let what = what.to_string();
+            move |e| Failure::failed(what, e)
+        };
+        emulators::create_tables(&aws, &self.payments_table, &self.idempotency_table)
+            .await
+            .map_err(failed("creating the tables"))?;
+        let arn = emulators::put_keyset_secret(&aws, &self.secret_name, &json)
+            .await
+            .map_err(failed("creating the key set secret"))?;
+        let dlq_url = emulators::create_queue(&aws, &self.dlq)
+            .await
+            .map_err(failed("creating the dead-letter queue"))?;
+        let queue_url = emulators::create_queue_with_dlq(
+            &aws,
+            &self.queue,
+            &dlq_url,
+            self.max_receive_count,
+            self.visibility_timeout,
+        )
+        .await
+        .map_err(failed("creating the webhook queue"))?;
+        println!("PAYMENTS_TABLE={}", self.payments_table);
+        println!("IDEMPOTENCY_TABLE={}", self.idempotency_table);
+        println!("KEYSET_SECRET_ID={arn}");
+        println!("DEAD_LETTER_QUEUE_URL={dlq_url}");
+        println!("QUEUE_URL={queue_url}");
+        Ok(())
+    }
+}

@@ -1,0 +1,69 @@
+//! The command line: production operations at the top level, local development under `dev`.
+//! One module per command, each an `Args` struct with `run`.
+
+use clap::{Parser, Subcommand};
+
+use crate::failure::Result;
+
+pub mod dev;
+pub mod dlq;
+pub mod keygen;
+pub mod open;
+pub mod seal;
+
+#[derive(Parser)]
+#[command(
+    name = "payhook",
+    version,
+    about = "Operate the payhook Stripe webhook consumer",
+    after_help = "Secrets (webhook signing secrets, Stripe keys) are read from environment \
+                  variables, never from arguments. AWS credentials and region come from the usual \
+                  AWS environment; --endpoint (or AWS_ENDPOINT_URL) points at a local emulator.\n\
+                  Exit codes: 0 done, 1 failed, 2 usage error."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub context: Context,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What every command may need.
+#[derive(clap::Args)]
+pub struct Context {
+    /// AWS endpoint override, e.g. a local moto server.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint: Option<String>,
+}
+
+impl Context {
+    pub async fn aws(&self) -> aws_config::SdkConfig {
+        payhook::setup::aws_config(self.endpoint.as_deref()).await
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    Keygen(keygen::Args),
+    Seal(seal::Args),
+    Open(open::Args),
+    /// Inspect and redrive the dead-letter queue.
+    #[command(subcommand)]
+    Dlq(dlq::Command),
+    /// Local development: emulators, sample deliveries, the local consumer.
+    #[command(subcommand)]
+    Dev(dev::Command),
+}
+
+impl Cli {
+    pub async fn run(self) -> Result<()> {
+        let context = &self.context;
+        match self.command {
+            Command::Keygen(args) => args.run(),
+            Command::Seal(args) => args.run(),
+            Command::Open(args) => args.run(),
+            Command::Dlq(command) => command.run(context).await,
+            Command::Dev(command) => command.run(context).await,
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The operator's side of the dead-letter queue: look without consuming, and redrive safely.
+//! (Moving a failed message *into* the queue is the consumer's `payhook::dead_lettering`.)
+//!
+//! Redrive sends a copy to the main queue first and deletes the dead letter after, so a crash in
+//! between can only duplicate a delivery (which the ledger absorbs), never lose one. moto does
+//! not implement `StartMessageMoveTask`, and the filtered redrive needs to read each message
+//! anyway, so this is receive -> send -> delete.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
+use serde::Serialize;
+
+use payhook::dead_lettering::{
+    ATTR_CLASS, ATTR_DETAIL, ATTR_FAILED_AT, ATTR_REASON, FAILURE_DESCRIPTION,
+};
+use payhook::envelope::ATTR_SUBSCRIBER;
+use payhook::error::Reason;
+
+use crate::failure::{Failure, Result};
+
+/// A dead letter as an operator sees it. The body is kept for redrive, never printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub subscriber: Option<String>,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub reason: Option<String>,
+    pub class: Option<String>,
+    pub detail: Option<String>,
+    /// How often the dead-letter queue has handed it out, this look included.
+    pub attempts: u32,
+    /// First failure, epoch ms (the consumer's `failed-at`, else when it entered the DLQ).
+    pub first_seen_ms: Option<i64>,
+    #[serde(skip)]
+    body: String,
+    #[serde(skip)]
+    attributes: HashMap<String, MessageAttributeValue>,
+    #[serde(skip)]
+    receipt_handle: String,
+}
+
+fn err<E, R>(action: &'static str, queue_url: &str) -> impl FnOnce(SdkError<E, R>) -> Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let queue_url = queue_url.to_string();
+    move |e| Failure::aws(format!("{action} on {queue_url}"), &e)
+}
+
+impl DeadLetter {
+    fn from_message(m: &Message) -> Option<Self> {
+        let message_id = m.message_id()?.to_string();
+        let receipt_handle = m.receipt_handle()?.to_string();
+        let attributes = m.message_attributes().cloned().unwrap_or_default();
+        let text = |name: &str| {
+            attributes
+                .get(name)
+                .and_then(|a| a.string_value())
+                .map(str::to_string)
+        };
+        let system = m.attributes();
+        let sys = |name: MessageSystemAttributeName| system.and_then(|a| a.get(&name)).cloned();
+        // The body is Stripe's; shown only through its id and type, read leniently.
+        let body = m.body().unwrap_or_default().to_string();
+        let parsed: Option<serde_json::Value> = serde_json::from_str(&body).ok();
+        let field = |k: &str| {
+            parsed
+                .as_ref()
+                .and_then(|v| v.get(k))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        Some(DeadLetter {
+            subscriber: text(ATTR_SUBSCRIBER),
+            event_id: field("id"),
+            event_type: field("type"),
+            reason: text(ATTR_REASON),
+            class: text(ATTR_CLASS),
+            detail: text(ATTR_DETAIL),
+            attempts: sys(MessageSystemAttributeName::ApproximateReceiveCount)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            first_seen_ms: text(ATTR_FAILED_AT)
+                .or_else(|| sys(MessageSystemAttributeName::SentTimestamp))
+                .and_then(|v| v.parse().ok()),
+            message_id,
+            body,
+            attributes,
+            receipt_handle,
+        })
+    }
+}
+
+/// Receives every message currently visible, keeping each hidden for `hide_secs` so one pass
+/// sees each once; stops after two empty long polls in a row.
+async fn receive_all(
+    sqs: &Client,
+    queue_url: &str,
+    hide_secs: i32,
+    limit: usize,
+) -> Result<Vec<DeadLetter>> {
+    let mut out = Vec::new();
+    let mut empty_polls = 0;
+    while out.len() < limit && empty_polls < 2 {
+        let got = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .visibility_timeout(hide_secs)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(err("ReceiveMessage", queue_url))?;
+        let messages = got.messages();
+        if messages.is_empty() {
+            empty_polls += 1;
+            continue;
+        }
+        empty_polls = 0;
+        out.extend(messages.iter().filter_map(DeadLetter::from_message));
+    }
+    Ok(out)
+}
+
+/// Makes messages visible again at once: looking must not delay their redelivery or redrive.
+async fn release(sqs: &Client, queue_url: &str, letters: &[DeadLetter]) -> Result<()> {
+    for l in letters {
+        sqs.change_message_visibility()
+            .queue_url(queue_url)
+            .receipt_handle(&l.receipt_handle)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(err("ChangeMessageVisibility", queue_url))?;
+    }
+    Ok(())
+}
+
+/// Lists up to `limit` dead letters without consuming them: each is hidden for at most
+/// `hide_secs` while the list is made, then made visible again.
+pub async fn list(
+    sqs: &Client,
+    dlq_url: &str,
+    limit: usize,
+    hide_secs: i32,
+) -> Result<Vec<DeadLetter>> {
+    let letters = receive_all(sqs, dlq_url, hide_secs, limit).await?;
+    release(sqs, dlq_url, &letters).await?;
+    Ok(letters)
+}
+
+/// Which dead letters to move; every given criterion must match. Empty: all of them.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub subscriber: Option<String>,
+    pub event_type: Option<String>,
+    pub reason: Option<Reason>,
+    pub message_ids: HashSet<String>,
+}
+
+impl Filter {
+    pub fn matches(&self, l: &DeadLetter) -> bool {
+        let eq = |want: &Option<String>, got: &Option<String>| {
+            want.as_ref().is_none_or(|w| got.as_ref() == Some(w))
+        };
+        eq(&self.subscriber, &l.subscriber)
+            && eq(&self.event_type, &l.event_type)
+            && self
+                .reason
+                .is_none_or(|r| l.reason.as_deref() == Some(r.as_str()))
+            && (self.message_ids.is_empty() || self.message_ids.contains(&l.message_id))
+    }
+}
+
+/// Where a redrive stands, handed to the caller after each move.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub moved: usize,
+    pub selected: usize,
+    /// Dead letters the filter left where they are.
+    pub skipped: usize,
+}
+
+/// Moves the dead letters `filter` selects to `queue_url`. After each message is sent and
+/// before its dead letter is deleted, `step` is told the progress and may stop the redrive
+/// (which then leaves that message in both queues, as a crash there would).
+pub async fn redrive(
+    sqs: &Client,
+    dlq_url: &str,
+    queue_url: &str,
+    filter: &Filter,
+    mut step: impl FnMut(Progress, &DeadLetter) -> ControlFlow<()>,
+) -> Result<Progress> {
+    // Hidden long enough for the whole pass, so each is seen once; released at the end.
+    let letters = receive_all(sqs, dlq_url, 300, usize::MAX).await?;
+    let (selected, skipped): (Vec<_>, Vec<_>) =
+        letters.into_iter().partition(|l| filter.matches(l));
+    let mut progress = Progress {
+        moved: 0,
+        selected: selected.len(),
+        skipped: skipped.len(),
+    };
+    let fifo = queue_url.ends_with(".fifo");
+    for (i, letter) in selected.iter().enumerate() {
+        let attributes: HashMap<String, MessageAttributeValue> = letter
+            .attributes
+            .iter()
+            // failed-at stays: the next dead-lettering keeps the first failure's time.
+            .filter(|(k, _)| !FAILURE_DESCRIPTION.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut send = sqs
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(&letter.body)
+            .set_message_attributes(Some(attributes));
+        if fifo {
+            send = send
+                .message_group_id(letter.subscriber.as_deref().unwrap_or("redriven"))
+                // Same id if a crashed redrive sends it again: SQS drops the second copy.
+                .message_deduplication_id(format!("redrive-{}", letter.message_id));
+        }
+        send.send().await.map_err(err("SendMessage", queue_url))?;
+        progress.moved += 1;
+        if step(progress, letter).is_break() {
+            // Stopping here leaves this one in both queues, as a crash would; the rest (and
+            // this one) become visible again for the next redrive instead of in five minutes.
+            release(sqs, dlq_url, &skipped).await?;
+            release(sqs, dlq_url, &selected[i..]).await?;
+            return Ok(progress);
+        }
+        sqs.delete_message()
+            .queue_url(dlq_url)
+            .receipt_handle(&letter.receipt_handle)
+            .send()
+            .await
+            .map_err(err("DeleteMessage", dlq_url))?;
+    }
+    release(sqs, dlq_url, &skipped).await?;
+    Ok(progress)
+}

@@ -1,0 +1,649 @@
+//! The `payhook` operator CLI, run as a process against moto and localstripe; each test checks
+//! the real effect of its subcommands.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use payhook::config::Config;
+use payhook::error::Reason;
+use payhook::setup;
+use payhook_cli::redrive;
+use payhook_testkit::{delivery, emulators, poller, repo_path};
+
+use payhook_testkit::logs::Logs;
+use payhook_testkit::stack::*;
+
+fn payhook(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_payhook"));
+    cmd.args(args).current_dir(repo_path(""));
+    for var in [
+        "PAYHOOK_WEBHOOK_SECRETS",
+        "PAYHOOK_WEBHOOK_SECRET",
+        "PAYHOOK_STRIPE_API_KEY",
+        "PAYMENTS_TABLE",
+        "IDEMPOTENCY_TABLE",
+        "KEYSET_SECRET_ID",
+        "DEAD_LETTER_QUEUE_URL",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run payhook")
+}
+
+/// Runs and insists on success; returns stdout.
+fn ok(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = payhook(args, env);
+    assert!(
+        out.status.success(),
+        "payhook {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "payhook-it-{name}-{}-{}",
+        std::process::id(),
+        now_ms()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn public_key_of(keygen_stdout: &str) -> String {
+    keygen_stdout
+        .lines()
+        .find_map(|l| l.split("public_key=").nth(1))
+        .expect("keygen prints public_key=")
+        .trim()
+        .to_string()
+}
+
+/// `KEY=value` lines (provision's output) as a map.
+fn env_lines(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Provisions a fresh named stack with the CLI; returns its variables.
+fn provision(keyset: &Path, name: &str) -> HashMap<String, String> {
+    let id = format!("{name}-{}-{}", std::process::id(), now_ms());
+    let out = ok(
+        &[
+            "dev",
+            "provision",
+            "--keyset",
+            keyset.to_str().expect("utf-8 path"),
+            "--payments-table",
+            &format!("{id}-payments"),
+            "--idempotency-table",
+            &format!("{id}-idem"),
+            "--secret-name",
+            &format!("{id}-keys"),
+            "--dlq",
+            &format!("{id}-dlq"),
+            "--queue",
+            &format!("{id}-queue"),
+            "--visibility-timeout",
+            "1",
+        ],
+        &[],
+    );
+    env_lines(&out)
+}
+
+fn config_from(vars: &HashMap<String, String>) -> Config {
+    let stripe = std::env::var("STRIPE_API_BASE").expect("STRIPE_API_BASE");
+    Config::from_lookup(|k| {
+        if k == "STRIPE_API_BASE" {
+            Some(stripe.clone())
+        } else {
+            vars.get(k).cloned()
+        }
+    })
+    .expect("config from provision's output")
+}
+
+#[tokio::test]
+async fn keygen_seal_provision_and_event_make_a_delivery_the_consumer_credits() {
+    let dir = temp_dir("keygen");
+    let keyset = dir.join("keyset.json");
+    let out = ok(
+        &["keygen", "--kid", "k1", "--out", keyset.to_str().unwrap()],
+        &[],
+    );
+    let public = public_key_of(&out);
+    assert!(
+        !out.contains("secret_key"),
+        "the private key must not go to stdout with --out"
+    );
+
+    let secrets = [
+        ("PAYHOOK_WEBHOOK_SECRETS", "whsec_cli_one,whsec_cli_two"),
+        ("PAYHOOK_STRIPE_API_KEY", API_KEY),
+    ];
+    let bundle = ok(
+        &[
+            "seal",
+            "--subscriber",
+            "acme",
+            "--public-key",
+            &public,
+            "--kid",
+            "k1",
+        ],
+        &secrets,
+    );
+    let bundle = bundle.trim().to_string();
+    assert!(bundle.starts_with("k1."));
+
+    // open: the subscriber and key id, secrets masked.
+    let shown = ok(
+        &[
+            "open",
+            "--bundle",
+            &bundle,
+            "--keyset",
+            keyset.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(shown.contains("acme") && shown.contains("k1"), "{shown}");
+    assert!(shown.contains("whsec_…"), "{shown}");
+    for secret in ["whsec_cli_one", "whsec_cli_two", API_KEY] {
+        assert!(!shown.contains(secret), "open shows {secret}: {shown}");
+    }
+
+    let vars = provision(&keyset, "cli-keygen");
+    let aws = emulators::aws_config_for(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await;
+    let consumer = setup::consumer(&config_from(&vars), &aws)
+        .await
+        .expect("the consumer loads the key set keygen wrote");
+
+    let stripe = std::env::var("STRIPE_API_BASE").unwrap();
+    let pi = ok(
+        &[
+            "dev",
+            "demo-intent",
+            "--stripe-base",
+            &stripe,
+            "--payment-id",
+            "order-cli-1",
+        ],
+        &[("PAYHOOK_STRIPE_API_KEY", API_KEY)],
+    );
+    let event_json = ok(
+        &[
+            "dev",
+            "event",
+            "--body",
+            "events/stripe/charge.succeeded.json",
+            "--subscriber",
+            "acme",
+            "--bundle",
+            &bundle,
+            "--payment-intent",
+            pi.trim(),
+        ],
+        // The second secret of the roll signs; the consumer accepts either.
+        &[("PAYHOOK_WEBHOOK_SECRET", "whsec_cli_two")],
+    );
+    let event: SqsEvent = serde_json::from_str(&event_json).expect("event prints an SqsEvent");
+    let r = consumer.handle(event).await.expect("batch");
+    assert!(failed_ids(&r).is_empty(), "{r:?}");
+    let record = emulators::payment_record(&aws, &vars["PAYMENTS_TABLE"], "acme", "order-cli-1")
+        .await
+        .unwrap()
+        .expect("record");
+    assert_eq!(record["paid"], 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn keygen_add_to_rotates_and_refuses_a_reused_key_id() {
+    let dir = temp_dir("rotate");
+    let keyset = dir.join("keyset.json");
+    let path = keyset.to_str().unwrap();
+    let old = public_key_of(&ok(&["keygen", "--kid", "old", "--out", path], &[]));
+    let new = public_key_of(&ok(&["keygen", "--kid", "new", "--add-to", path], &[]));
+    let keys =
+        payhook::sealed::KeySet::from_json(&std::fs::read_to_string(&keyset).unwrap()).unwrap();
+    assert_eq!(keys.key_ids().collect::<Vec<_>>(), ["new", "old"]);
+    let env = [
+        ("PAYHOOK_WEBHOOK_SECRETS", WHSEC),
+        ("PAYHOOK_STRIPE_API_KEY", API_KEY),
+    ];
+    for (kid, public) in [("old", &old), ("new", &new)] {
+        let bundle = ok(
+            &[
+                "seal",
+                "--subscriber",
+                "acme",
+                "--public-key",
+                public,
+                "--kid",
+                kid,
+            ],
+            &env,
+        );
+        assert_eq!(keys.open(bundle.trim()).expect("opens").key_id, kid);
+    }
+    let again = payhook(&["keygen", "--kid", "old", "--add-to", path], &[]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds key id"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn seal_takes_secrets_only_from_the_environment() {
+    let out = payhook(
+        &[
+            "seal",
+            "--subscriber",
+            "acme",
+            "--public-key",
+            "AAAA",
+            "--kid",
+            "k",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The public key is checked first; give a real one to reach the secrets.
+    assert!(err.contains("--public-key"), "{err}");
+    let dir = temp_dir("seal-env");
+    let public = public_key_of(&ok(
+        &[
+            "keygen",
+            "--kid",
+            "k",
+            "--out",
+            dir.join("k.json").to_str().unwrap(),
+        ],
+        &[],
+    ));
+    let out = payhook(
+        &[
+            "seal",
+            "--subscriber",
+            "acme",
+            "--public-key",
+            &public,
+            "--kid",
+            "k",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("PAYHOOK_WEBHOOK_SECRETS") && err.contains("never taken as arguments"),
+        "{err}"
+    );
+    let help = ok(&["seal", "--help"], &[]);
+    assert!(
+        !help.contains("--webhook-secret") && !help.contains("--api-key"),
+        "{help}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn send_then_local_credits_once_and_dead_letters_the_forged() {
+    let dir = temp_dir("local");
+    let keyset = dir.join("keyset.json");
+    let public = public_key_of(&ok(
+        &["keygen", "--kid", "k1", "--out", keyset.to_str().unwrap()],
+        &[],
+    ));
+    let bundle = ok(
+        &[
+            "seal",
+            "--subscriber",
+            "acme",
+            "--public-key",
+            &public,
+            "--kid",
+            "k1",
+        ],
+        &[
+            ("PAYHOOK_WEBHOOK_SECRETS", WHSEC),
+            ("PAYHOOK_STRIPE_API_KEY", API_KEY),
+        ],
+    );
+    let bundle_file = dir.join("acme.bundle");
+    std::fs::write(&bundle_file, bundle.trim()).unwrap();
+    let bundle_arg = format!("@{}", bundle_file.display());
+    let vars = provision(&keyset, "cli-local");
+    let queue = &vars["QUEUE_URL"];
+    let stripe = std::env::var("STRIPE_API_BASE").unwrap();
+    let pi = ok(
+        &[
+            "dev",
+            "demo-intent",
+            "--stripe-base",
+            &stripe,
+            "--payment-id",
+            "order-cli-2",
+        ],
+        &[("PAYHOOK_STRIPE_API_KEY", API_KEY)],
+    );
+    for (body, forge) in [
+        ("charge.succeeded", false),
+        ("payment_intent.succeeded", false),
+        ("checkout.session.completed", false),
+        ("payment_intent.succeeded", true),
+    ] {
+        let path = format!("events/stripe/{body}.json");
+        let mut args = vec![
+            "dev",
+            "send",
+            "--queue-url",
+            queue,
+            "--body",
+            &path,
+            "--subscriber",
+            "acme",
+            "--bundle",
+            &bundle_arg,
+            "--payment-intent",
+            pi.trim(),
+        ];
+        if forge {
+            args.push("--forge");
+        }
+        let out = ok(&args, &[("PAYHOOK_WEBHOOK_SECRET", WHSEC)]);
+        assert!(out.starts_with("sent evt_"), "{out}");
+    }
+
+    let mut env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.push(("STRIPE_API_BASE", &stripe));
+    let out = payhook(
+        &[
+            "dev",
+            "local",
+            "--queue-url",
+            queue,
+            "--until-idle",
+            "2",
+            "--wait-secs",
+            "1",
+        ],
+        &env,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let notices = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        notices.matches("\"outcome\":\"credited\"").count(),
+        1,
+        "{notices}"
+    );
+    assert_eq!(
+        notices.matches("\"outcome\":\"duplicate\"").count(),
+        2,
+        "{notices}"
+    );
+    assert_eq!(
+        notices.matches("\"outcome\":\"dead_lettered\"").count(),
+        1,
+        "{notices}"
+    );
+
+    let aws = emulators::aws_config_for(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await;
+    let record = emulators::payment_record(&aws, &vars["PAYMENTS_TABLE"], "acme", "order-cli-2")
+        .await
+        .unwrap()
+        .expect("record");
+    assert_eq!(record["paid"], 1);
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let letters = redrive::list(&sqs, &vars["DEAD_LETTER_QUEUE_URL"], 100, 5)
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].reason.as_deref(), Some("bad_signature"));
+    // Everything handled was deleted from the webhook queue.
+    let left = sqs
+        .receive_message()
+        .queue_url(queue)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    assert!(left.messages().is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Dead letters from a key rotation gone wrong: bundles sealed to a key the consumer did not
+/// have yet. Listing leaves them in place; an interrupted redrive, then a full one, moves them
+/// back; the consumer with the new key set credits each payment once.
+#[tokio::test]
+async fn dlq_list_then_interrupted_and_filtered_redrive_lose_nothing() {
+    let stack = Stack::new().await;
+    let dlq_url = stack.config.dead_letter_queue_url.clone().expect("DLQ");
+    let queue_url = emulators::create_queue_with_dlq(
+        &stack.aws,
+        &format!("{}-q", stack.config.payments_table),
+        &dlq_url,
+        5,
+        1,
+    )
+    .await
+    .expect("queue");
+    let (new_public, new_key) = payhook::sealed::generate_key("it-key-2").unwrap();
+    let new_bundle = seal_for(&new_public, "it-key-2", SUBSCRIBER, &[WHSEC], API_KEY);
+    let p1 = stack.intent("order-dlq-1", 1100).await;
+    let p2 = stack.intent("order-dlq-2", 2200).await;
+    let b1 = sample_body("payment_intent.succeeded", &p1);
+    let b2 = sample_body("charge.succeeded", &p2);
+    let forged_body = sample_body("payment_intent.succeeded", &p1);
+    let unknown_key = |id, body| Msg {
+        bundle: &new_bundle,
+        ..good(&stack, id, body)
+    };
+    let forged = Msg {
+        secret: "whsec_attacker",
+        ..good(&stack, "m-forged", &forged_body)
+    };
+    let r = stack
+        .consumer
+        .handle(delivery::sqs_event(vec![
+            unknown_key("m-1", &b1).sqs(),
+            unknown_key("m-2", &b2).sqs(),
+            forged.sqs(),
+        ]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&r).is_empty());
+
+    // List twice: looking consumes nothing.
+    for _ in 0..2 {
+        let out = ok(&["dlq", "list", "--dlq-url", &dlq_url, "--json"], &[]);
+        let mut reasons: Vec<String> = out
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("json line")["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        reasons.sort();
+        assert_eq!(
+            reasons,
+            ["bad_signature", "unopenable_bundle", "unopenable_bundle"]
+        );
+    }
+    let table = ok(&["dlq", "list", "--dlq-url", &dlq_url], &[]);
+    assert!(
+        table.contains("unopenable_bundle") && table.contains("payment_intent.succeeded"),
+        "{table}"
+    );
+
+    // The fix: the new key joins the key set, and a fresh consumer (cold start) reads it.
+    let doc = serde_json::to_value(&payhook::sealed::KeySetDocument {
+        version: 1,
+        keys: vec![new_key],
+    })
+    .unwrap();
+    let sm = aws_sdk_secretsmanager::Client::new(&stack.aws);
+    let old = sm
+        .get_secret_value()
+        .secret_id(&stack.config.keyset_secret_id)
+        .send()
+        .await
+        .unwrap();
+    let mut merged: serde_json::Value = serde_json::from_str(old.secret_string().unwrap()).unwrap();
+    merged["keys"]
+        .as_array_mut()
+        .unwrap()
+        .extend(doc["keys"].as_array().unwrap().iter().cloned());
+    sm.put_secret_value()
+        .secret_id(&stack.config.keyset_secret_id)
+        .secret_string(merged.to_string())
+        .send()
+        .await
+        .unwrap();
+    let fixed = stack.second_consumer().await;
+
+    // A redrive that stops right after its first send, as a crash there would.
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws);
+    let filter = redrive::Filter {
+        reason: Some(Reason::UnopenableBundle),
+        ..redrive::Filter::default()
+    };
+    let partial = redrive::redrive(&sqs, &dlq_url, &queue_url, &filter, |_, _| {
+        ControlFlow::Break(())
+    })
+    .await
+    .unwrap();
+    assert_eq!((partial.moved, partial.selected), (1, 2));
+    assert_eq!(
+        redrive::list(&sqs, &dlq_url, 100, 5).await.unwrap().len(),
+        3,
+        "nothing deleted yet"
+    );
+
+    let out = ok(
+        &[
+            "dlq",
+            "redrive",
+            "--dlq-url",
+            &dlq_url,
+            "--queue-url",
+            &queue_url,
+            "--reason",
+            "unopenable_bundle",
+        ],
+        &[],
+    );
+    assert!(out.contains("2 moved") && out.contains("1 left"), "{out}");
+    let rest = redrive::list(&sqs, &dlq_url, 100, 5).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].reason.as_deref(), Some("bad_signature"));
+
+    // Three messages on the queue (one duplicated by the interruption): each payment once.
+    let (logs, _guard) = Logs::capture();
+    let mut handled = 0;
+    for _ in 0..10 {
+        let polled = poller::poll_once(&sqs, &queue_url, &fixed, 1)
+            .await
+            .unwrap();
+        handled += polled.deleted;
+        if polled.received == 0 && handled >= 3 {
+            break;
+        }
+    }
+    assert_eq!(handled, 3, "{}", logs.text());
+    let mut outcomes = logs.outcomes();
+    outcomes.sort();
+    assert_eq!(outcomes, ["credited", "credited", "duplicate"]);
+    assert_eq!(
+        stack.record(SUBSCRIBER, "order-dlq-1").await.unwrap()["paid"],
+        1
+    );
+    assert_eq!(
+        stack.record(SUBSCRIBER, "order-dlq-2").await.unwrap()["paid"],
+        1
+    );
+}
+
+#[test]
+fn a_redrive_reason_the_consumer_never_writes_is_a_usage_error() {
+    let out = payhook(
+        &[
+            "dlq",
+            "redrive",
+            "--dlq-url",
+            "http://127.0.0.1:9/000000000000/dlq",
+            "--queue-url",
+            "http://127.0.0.1:9/000000000000/q",
+            "--reason",
+            "bad_signatur",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad_signatur"), "{stderr}");
+    for reason in Reason::ALL {
+        assert!(
+            stderr.contains(reason.as_str()),
+            "{reason} not offered: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn without_aws_credentials_dlq_list_says_so_in_one_line() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_payhook"));
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .args([
+            "dlq",
+            "list",
+            // A closed local port: nothing leaves this machine, whatever the SDK tries.
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--dlq-url",
+            "http://127.0.0.1:9/000000000000/dlq",
+        ])
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .expect("run payhook");
+    assert_eq!(out.status.code(), Some(1), "a failed command exits 1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    let line = lines[0];
+    assert!(line.starts_with("payhook: ReceiveMessage on "), "{line}");
+    assert!(line.contains("no AWS credentials were found"), "{line}");
+    assert!(
+        line.contains("AWS_PROFILE"),
+        "says how to provide them: {line}"
+    );
+    assert!(line.len() < 400, "{} characters: {line}", line.len());
+}

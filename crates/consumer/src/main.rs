@@ -1,0 +1,35 @@
+//! The Lambda function: SQS batches of Stripe webhooks in, partial batch failures out.
+
+use std::time::{Duration, Instant};
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use payhook::{batch, clock, config::Config, setup};
+
+/// Stop starting messages this long before the function timeout: one message's worst case
+/// (Stripe timeout, then a DynamoDB and an SQS call at their operation timeouts) must fit.
+const SAFETY_MARGIN: Duration = Duration::from_secs(20);
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    setup::init_tracing();
+    let config = Config::from_env()?;
+    let aws = setup::aws_config(None).await;
+    // Built once per cold start: keys, SDK clients and Stripe connection pools are reused.
+    let consumer = setup::consumer(&config, &aws).await?;
+    let consumer = &consumer;
+    run(service_fn(
+        move |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
+            let deadline = batch::start_no_message_after(
+                event.context.deadline,
+                clock::now_ms().max(0) as u64,
+                Instant::now(),
+                SAFETY_MARGIN,
+            );
+            consumer
+                .handle_until(event.payload, deadline)
+                .await
+                .map_err(Error::from)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,256 @@
+//! One message through the pipeline, and the Lambda entry point over a batch.
+//!
+//! envelope -> open bundle -> same subscriber? -> signature -> event -> Stripe lookup -> ledger,
+//! then one structured notice per message saying what happened.
+
+use std::time::Instant;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+
+use crate::backoff::Backoff;
+use crate::batch::{self, ItemResult, MissingMessageId};
+use crate::bundle_cache::BundleCache;
+use crate::dead_lettering::DeadLetters;
+use crate::envelope::Delivery;
+use crate::error::{FailureClass, ProcessError};
+use crate::event::{self, Action};
+use crate::ledger::{Applied, Credit, Ledger};
+use crate::sealed::KeySet;
+use crate::signature;
+use crate::stripe_api::StripeApi;
+
+/// Everything a warm invocation reuses: keys, HTTP and SDK clients.
+pub struct Consumer {
+    pub keys: KeySet,
+    pub bundles: BundleCache,
+    pub stripe: StripeApi,
+    pub ledger: Ledger,
+    /// `None`: permanent failures are reported failed and reach the DLQ by the redrive policy.
+    pub dead_letters: Option<DeadLetters>,
+    /// `None`: a transient failure comes back after the queue's visibility timeout.
+    pub backoff: Option<Backoff>,
+    pub tolerance_secs: u64,
+    /// Messages of a batch processed at once (FIFO groups still one after another).
+    pub concurrency: usize,
+}
+
+/// How a message ended when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Credited,
+    Duplicate,
+    Ignored(String),
+}
+
+/// What we learnt about a message on the way, for its notice, whatever the outcome.
+#[derive(Debug, Default)]
+struct Notice<'a> {
+    subscriber: Option<&'a str>,
+    event_id: Option<String>,
+    event_type: Option<String>,
+    payment_intent: Option<String>,
+    payment_id: Option<String>,
+}
+
+impl Consumer {
+    /// A batch in, the failed message ids out, with no time limit (tests, the local poller).
+    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, MissingMessageId> {
+        self.handle_until(event, None).await
+    }
+
+    /// The Lambda handler: no message is started after `deadline`, so the invocation always
+    /// returns its partial batch response before the function timeout.
+    pub async fn handle_until(
+        &self,
+        event: SqsEvent,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<SqsBatchResponse, MissingMessageId> {
+        batch::run(&event, deadline, self.concurrency, |id, msg| {
+            self.handle_message(id, msg)
+        })
+        .await
+    }
+
+    async fn handle_message(&self, message_id: &str, msg: &SqsMessage) -> ItemResult {
+        let started = Instant::now();
+        let mut notice = Notice::default();
+        let result = self.process(message_id, msg, &mut notice).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let Notice {
+            subscriber,
+            event_id,
+            event_type,
+            payment_intent,
+            payment_id,
+        } = notice;
+        macro_rules! notice {
+            ($level:ident, $outcome:expr, $($rest:tt)*) => {
+                tracing::$level!(
+                    message_id,
+                    subscriber,
+                    event_id,
+                    event_type,
+                    payment_intent,
+                    payment_id,
+                    outcome = $outcome,
+                    duration_ms,
+                    $($rest)*
+                )
+            };
+        }
+        let error = match result {
+            Ok(Outcome::Credited) => {
+                notice!(info, "credited", "payment credited");
+                return ItemResult::Done;
+            }
+            Ok(Outcome::Duplicate) => {
+                notice!(
+                    info,
+                    "duplicate",
+                    "PaymentIntent already credited; nothing changed"
+                );
+                return ItemResult::Done;
+            }
+            Ok(Outcome::Ignored(why)) => {
+                notice!(
+                    info,
+                    "ignored",
+                    reason = why.as_str(),
+                    "acknowledged without effect"
+                );
+                return ItemResult::Done;
+            }
+            Err(e) => e,
+        };
+        let reason = error.reason().as_str();
+        let class = error.class().as_str();
+        let detail = error.to_string();
+        match (error.class(), &self.dead_letters) {
+            (FailureClass::Transient, _) => {
+                let retry_in_secs = match &self.backoff {
+                    Some(backoff) => match backoff.defer(msg).await {
+                        Ok(delay) => Some(delay),
+                        Err(e) => {
+                            tracing::warn!(
+                                message_id,
+                                error = e.as_str(),
+                                "could not set the retry delay; the queue's visibility timeout applies"
+                            );
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                notice!(
+                    warn,
+                    "retry",
+                    reason,
+                    class,
+                    error = detail.as_str(),
+                    retry_in_secs,
+                    "will be retried"
+                );
+                ItemResult::Retry
+            }
+            (FailureClass::Permanent, Some(dlq)) => match dlq.send(message_id, msg, &error).await {
+                Ok(()) => {
+                    notice!(
+                        error,
+                        "dead_lettered",
+                        reason,
+                        class,
+                        error = detail.as_str(),
+                        "moved to the dead-letter queue"
+                    );
+                    ItemResult::Done
+                }
+                Err(dlq_error) => {
+                    notice!(
+                        error,
+                        "failed",
+                        reason,
+                        class,
+                        error = detail.as_str(),
+                        dead_letter_error = dlq_error.to_string().as_str(),
+                        "could not dead-letter; left on the queue"
+                    );
+                    ItemResult::Retry
+                }
+            },
+            (FailureClass::Permanent, None) => {
+                notice!(
+                    error,
+                    "failed",
+                    reason,
+                    class,
+                    error = detail.as_str(),
+                    "permanent failure; the redrive policy will dead-letter it"
+                );
+                ItemResult::Retry
+            }
+        }
+    }
+
+    async fn process<'m>(
+        &self,
+        message_id: &'m str,
+        msg: &'m SqsMessage,
+        notice: &mut Notice<'m>,
+    ) -> Result<Outcome, ProcessError> {
+        let delivery = Delivery::from_sqs(message_id, msg)?;
+        notice.subscriber = Some(delivery.subscriber);
+
+        let bundle = self.bundles.open(&self.keys, delivery.sealed_bundle)?;
+        bundle.ensure_subscriber(delivery.subscriber)?;
+        signature::verify(
+            delivery.signature_header,
+            delivery.body.as_bytes(),
+            &bundle.webhook_secrets,
+            delivery.received_at_secs(),
+            self.tolerance_secs,
+        )?;
+
+        // Only a verified body is read.
+        let event = event::parse(delivery.body)?;
+        notice.event_id = Some(event.id.clone());
+        notice.event_type = Some(event.event_type.clone());
+        let intent_id = match event.action {
+            Action::Ignore { why } => return Ok(Outcome::Ignored(why.to_string())),
+            Action::LookUp { intent_id } => intent_id,
+        };
+        notice.payment_intent = Some(intent_id.clone());
+
+        let intent = self
+            .stripe
+            .payment_intent(&bundle.stripe_api_key, &intent_id)
+            .await?;
+        let payment_id = intent.metadata.get("id").cloned();
+        notice.payment_id = payment_id.clone();
+        if !intent.succeeded() {
+            return Ok(Outcome::Ignored(format!(
+                "PaymentIntent status is {}, not succeeded",
+                intent.status
+            )));
+        }
+        let payment_id = payment_id.ok_or_else(|| ProcessError::NoPaymentId {
+            intent_id: intent_id.clone(),
+        })?;
+
+        let applied = self
+            .ledger
+            .apply(&Credit {
+                subscriber: delivery.subscriber,
+                payment_id: &payment_id,
+                intent_id: &intent_id,
+                amount_received: intent.amount_received(),
+                currency: &intent.currency,
+                event_id: &event.id,
+                event_type: &event.event_type,
+            })
+            .await?;
+        Ok(match applied {
+            Applied::Credited => Outcome::Credited,
+            Applied::Duplicate => Outcome::Duplicate,
+        })
+    }
+}

@@ -1,0 +1,50 @@
+//! payhook: Stripe payment webhooks from SQS into DynamoDB, each PaymentIntent exactly once.
+//! This crate is what runs in AWS; the Lambda binary (`payhook-consumer`) is a thin `main`
+//! over it.
+//!
+//! # Layout, in pipeline order
+//! - [`envelope`]: SQS record -> `Delivery` (raw body, signature header, subscriber, receive time, bundle)
+//! - [`sealed`]: open the sealed bundle -> the subscriber's secrets (redacted, zeroized)
+//! - [`bundle_cache`]: opened bundles kept for warm invocations (bounded, LRU)
+//! - [`signature`]: verify `Stripe-Signature` against the receive time
+//! - [`event`]: Stripe event -> the PaymentIntent to look up, or ignore
+//! - [`stripe_api`]: fetch the PaymentIntent's current state with the subscriber's key
+//! - [`ledger`]: exactly-once credit of the payment record (one DynamoDB transaction)
+//! - [`dead_lettering`]: move a permanent failure to the DLQ with its reason
+//! - [`backoff`]: push a transient failure's next delivery out by its receive count
+//! - [`batch`]: per-message outcomes -> partial batch response, FIFO order kept
+//! - [`handler`]: the pipeline for one message, its notice, and the Lambda entry point
+//! - [`config`], [`keystore`], [`error`], [`setup`], [`clock`]: environment, private keys,
+//!   error classes and reasons, wiring, wall-clock time
+
+pub mod envelope;
+
+pub mod sealed;
+
+pub mod bundle_cache;
+
+pub mod signature;
+
+pub mod event;
+
+pub mod stripe_api;
+
+pub mod ledger;
+
+pub mod dead_lettering;
+
+pub mod backoff;
+
+pub mod batch;
+
+pub mod handler;
+
+pub mod config;
+
+pub mod keystore;
+
+pub mod error;
+
+pub mod setup;
+
+pub mod clock;

@@ -1,0 +1,9 @@
+//! Integration tests: the real consumer against moto and localstripe, started by
+//! `scripts/test.sh` (which exports AWS_ENDPOINT_URL and STRIPE_API_BASE). One binary, one
+//! module per area, sharing the stack helpers.
+
+mod consumer;
+mod faults;
+mod fuzz;
+mod samples;
+mod template;

@@ -1,0 +1,119 @@
+//! The SAM template and the consumer must agree on names: the message attributes API Gateway
+//! writes, the table keys, the TTL attribute, the environment and the binary. Read from
+//! template.yaml as text (its short-form tags need no YAML library to be found).
+
+use payhook::envelope::{ATTR_RECEIVED_AT, ATTR_SEALED_BUNDLE, ATTR_SIGNATURE, ATTR_SUBSCRIBER};
+use payhook::ledger::schema;
+use payhook_testkit::repo_path;
+
+fn template() -> String {
+    let path = repo_path("template.yaml");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// The folded JSON block under `MessageAttributes: !Sub` (up to the Sub's variable map).
+fn message_attributes_json(t: &str) -> serde_json::Value {
+    let start = t
+        .find("MessageAttributes: !Sub")
+        .expect("template maps MessageAttributes");
+    let block: Vec<&str> = t[start..]
+        .lines()
+        .skip(2) // the key line and the `- >-` line
+        .take_while(|l| !l.trim_start().starts_with("- "))
+        .map(str::trim)
+        .collect();
+    let json = block.join(" ");
+    serde_json::from_str(&json)
+        .unwrap_or_else(|e| panic!("MessageAttributes is not JSON ({e}): {json}"))
+}
+
+#[test]
+fn api_gateway_writes_the_attributes_the_consumer_reads() {
+    let attrs = message_attributes_json(&template());
+    let map = attrs.as_object().expect("an object");
+    let mut names: Vec<&str> = map.keys().map(String::as_str).collect();
+    names.sort();
+    let mut want = [
+        ATTR_RECEIVED_AT,
+        ATTR_SEALED_BUNDLE,
+        ATTR_SIGNATURE,
+        ATTR_SUBSCRIBER,
+    ];
+    want.sort();
+    assert_eq!(names, want);
+
+    let value = |name: &str| {
+        map[name]["StringValue"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(value(ATTR_SIGNATURE), "${!request.header.stripe-signature}");
+    assert_eq!(value(ATTR_RECEIVED_AT), "${!context.requestTimeEpoch}");
+    assert_eq!(map[ATTR_RECEIVED_AT]["DataType"], "Number");
+    assert_eq!(value(ATTR_SUBSCRIBER), "${SubscriberId}");
+    assert!(
+        value(ATTR_SEALED_BUNDLE).starts_with("{{resolve:ssm:"),
+        "the bundle must come from operator configuration, never the caller"
+    );
+}
+
+#[test]
+fn the_raw_body_is_the_message_body() {
+    assert!(template().contains("MessageBody: $request.body"));
+}
+
+#[test]
+fn table_keys_and_ttl_match_the_ledger() {
+    let t = template();
+    for (attr, kind) in [
+        (schema::SUBSCRIBER, "HASH"),
+        (schema::PAYMENT_ID, "RANGE"),
+        (schema::IDEMPOTENCY_KEY, "HASH"),
+    ] {
+        let line = format!("{{ AttributeName: {attr}, KeyType: {kind} }}");
+        assert!(t.contains(&line), "template lacks key `{line}`");
+    }
+    assert!(t.contains(&format!(
+        "AttributeName: {}\n        Enabled: true",
+        schema::EXPIRES_AT
+    )));
+}
+
+#[test]
+fn the_function_environment_is_what_the_consumer_reads() {
+    let t = template();
+    let start = t
+        .find("      Environment:\n        Variables:\n")
+        .expect("function environment");
+    let vars: Vec<&str> = t[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with("          "))
+        .filter_map(|l| l.trim().split_once(':').map(|(k, _)| k))
+        .filter(|k| *k != "RUST_LOG")
+        .collect();
+    assert!(vars.len() >= 4, "{vars:?}");
+    for v in &vars {
+        assert!(
+            payhook::config::VARIABLES.contains(v),
+            "template sets {v}, which the consumer never reads"
+        );
+    }
+    for required in [
+        "PAYMENTS_TABLE",
+        "IDEMPOTENCY_TABLE",
+        "KEYSET_SECRET_ID",
+        "DEAD_LETTER_QUEUE_URL",
+    ] {
+        assert!(vars.contains(&required), "template does not set {required}");
+    }
+}
+
+#[test]
+fn the_template_builds_the_consumer_binary() {
+    assert!(template().contains("        Binary: consumer\n"));
+    let manifest = std::fs::read_to_string(repo_path("crates/consumer/Cargo.toml"))
+        .expect("the consumer crate's manifest");
+    assert!(manifest.contains("[[bin]]\nname = \"consumer\"\n"));
+}

@@ -1,0 +1,191 @@
+//! What the SAM template creates, made on the local emulators (moto): tables, key set secret,
+//! queues with a redrive policy; and reading a payment record back.
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use payhook::ledger::schema;
+
+use crate::BoxError;
+
+/// The region the emulators are addressed in.
+pub const LOCAL_REGION: &str = "us-east-1";
+
+/// SDK configuration for an emulator at `endpoint`, with throwaway static credentials.
+pub async fn aws_config_for(endpoint: &str) -> SdkConfig {
+    let creds = aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "local");
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(LOCAL_REGION))
+        .credentials_provider(creds)
+        .timeout_config(payhook::setup::timeouts())
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+/// Creates the payments and idempotency tables as the template does (on-demand).
+pub async fn create_tables(
+    aws: &SdkConfig,
+    payments_table: &str,
+    idempotency_table: &str,
+) -> Result<(), BoxError> {
+    let db = aws_sdk_dynamodb::Client::new(aws);
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    db.create_table()
+        .table_name(payments_table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(schema::SUBSCRIBER)?)
+        .attribute_definitions(attr(schema::PAYMENT_ID)?)
+        .key_schema(key(schema::SUBSCRIBER, KeyType::Hash)?)
+        .key_schema(key(schema::PAYMENT_ID, KeyType::Range)?)
+        .send()
+        .await?;
+    db.create_table()
+        .table_name(idempotency_table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(schema::IDEMPOTENCY_KEY)?)
+        .key_schema(key(schema::IDEMPOTENCY_KEY, KeyType::Hash)?)
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// A new key pair as a one-key key set: the public key to seal bundles to, and the key set
+/// document the consumer loads.
+pub fn new_keyset(kid: &str) -> Result<([u8; 32], String), BoxError> {
+    let (public, key) = payhook::sealed::generate_key(kid)?;
+    let json = serde_json::to_string(&payhook::sealed::KeySetDocument {
+        version: 1,
+        keys: vec![key],
+    })?;
+    Ok((public, json))
+}
+
+/// Stores a key set document as a Secrets Manager secret; returns its ARN.
+pub async fn put_keyset_secret(
+    aws: &SdkConfig,
+    name: &str,
+    json: &str,
+) -> Result<String, BoxError> {
+    let sm = aws_sdk_secretsmanager::Client::new(aws);
+    let out = sm
+        .create_secret()
+        .name(name)
+        .secret_string(json)
+        .send()
+        .await?;
+    Ok(out.arn().unwrap_or(name).to_string())
+}
+
+/// Creates a queue; returns its URL.
+pub async fn create_queue(aws: &SdkConfig, name: &str) -> Result<String, BoxError> {
+    create_queue_with(aws, name, Vec::new()).await
+}
+
+/// Creates the webhook queue with a redrive policy to `dlq_url`, as the template does, with a
+/// visibility timeout of its own (short locally, so retries are seen soon); returns its URL.
+pub async fn create_queue_with_dlq(
+    aws: &SdkConfig,
+    name: &str,
+    dlq_url: &str,
+    max_receive_count: u32,
+    visibility_timeout_secs: u32,
+) -> Result<String, BoxError> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or("the dead-letter queue has no ARN")?;
+    let policy = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": max_receive_count,
+    });
+    create_queue_with(
+        aws,
+        name,
+        vec![
+            (QueueAttributeName::RedrivePolicy, policy.to_string()),
+            (
+                QueueAttributeName::VisibilityTimeout,
+                visibility_timeout_secs.to_string(),
+            ),
+        ],
+    )
+    .await
+}
+
+/// CreateQueue with `attributes`, plus FIFO with content-based deduplication when the name
+/// ends in `.fifo` (as SQS requires of FIFO queue names); returns the URL.
+async fn create_queue_with(
+    aws: &SdkConfig,
+    name: &str,
+    mut attributes: Vec<(aws_sdk_sqs::types::QueueAttributeName, String)>,
+) -> Result<String, BoxError> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    if name.ends_with(".fifo") {
+        attributes.push((QueueAttributeName::FifoQueue, "true".into()));
+        attributes.push((QueueAttributeName::ContentBasedDeduplication, "true".into()));
+    }
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    let mut req = sqs.create_queue().queue_name(name);
+    for (attribute, value) in attributes {
+        req = req.attributes(attribute, value);
+    }
+    let out = req.send().await?;
+    out.queue_url()
+        .map(str::to_string)
+        .ok_or_else(|| "CreateQueue returned no URL".into())
+}
+
+/// The payment record, as a map of attribute name to a plain JSON value; `None` if absent.
+pub async fn payment_record(
+    aws: &SdkConfig,
+    payments_table: &str,
+    subscriber: &str,
+    payment_id: &str,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, BoxError> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let db = aws_sdk_dynamodb::Client::new(aws);
+    let out = db
+        .get_item()
+        .table_name(payments_table)
+        .key(schema::SUBSCRIBER, AttributeValue::S(subscriber.into()))
+        .key(schema::PAYMENT_ID, AttributeValue::S(payment_id.into()))
+        .consistent_read(true)
+        .send()
+        .await?;
+    Ok(out.item().map(|item| {
+        item.iter()
+            .map(|(k, v)| {
+                let json = match v {
+                    AttributeValue::S(s) => serde_json::Value::String(s.clone()),
+                    AttributeValue::N(n) => n
+                        .parse::<i64>()
+                        .map(serde_json::Value::from)
+                        .unwrap_or_else(|_| serde_json::Value::String(n.clone())),
+                    AttributeValue::Bool(b) => serde_json::Value::Bool(*b),
+                    other => serde_json::Value::String(format!("{other:?}")),
+                };
+                (k.clone(), json)
+            })
+            .collect()
+    }))
+}

@@ -1,0 +1,39 @@
+//! The test kit: local stand-ins for what AWS and Stripe provide, used by the integration
+//! tests, the benches and the `payhook dev` commands. Never a dependency of the Lambda.
+//!
+//! - [`emulators`]: what the template creates (tables, key set secret, queues), made on moto
+//! - [`delivery`]: deliveries shaped as API Gateway queues them and Lambda hands them over
+//! - [`poller`]: a stand-in for Lambda's SQS event source mapping
+//! - [`localstripe`]: succeeded PaymentIntents on localstripe
+//! - [`fake_stripe`]: a Stripe that fails on demand, for faults no emulator produces
+//! - [`proxy`]: a delaying, connection-counting TCP proxy
+//! - [`stack`], [`logs`]: an isolated slice of the local stack per test, and captured notices
+
+use std::path::PathBuf;
+
+pub mod emulators;
+
+pub mod delivery;
+
+pub mod poller;
+
+pub mod localstripe;
+
+pub mod fake_stripe;
+
+pub mod proxy;
+
+pub mod stack;
+
+pub mod logs;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The PaymentIntent id the sample bodies under `events/stripe/` carry, replaced by a real one
+/// before they are signed.
+pub const SAMPLE_INTENT_ID: &str = "pi_3SampleIntent000001";
+
+/// A path in the repository (the sample events, the template, the fixtures).
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join(relative)
+}

@@ -1,0 +1,41 @@
+//! PaymentIntents made on localstripe, the stateful fake Stripe the tests and the demo use.
+
+use crate::BoxError;
+
+/// Creates and confirms a card PaymentIntent on localstripe, so its status is `succeeded`;
+/// returns its id. `payment_id` goes into `metadata.id`.
+pub async fn create_succeeded_intent(
+    stripe_base: &str,
+    api_key: &str,
+    payment_id: &str,
+    amount: i64,
+    currency: &str,
+) -> Result<String, BoxError> {
+    #[derive(serde::Deserialize)]
+    struct Created {
+        id: String,
+        status: String,
+    }
+    // from_url panics on a bad URL; say what is wrong instead.
+    url::Url::parse(stripe_base)
+        .map_err(|e| format!("bad Stripe base URL {stripe_base:?}: {e}"))?;
+    let client = stripe::Client::from_url(stripe_base, api_key);
+    let amount = amount.to_string();
+    let params: std::collections::BTreeMap<&str, &str> = [
+        ("amount", amount.as_str()),
+        ("currency", currency),
+        ("payment_method", "pm_card_visa"),
+        ("confirm", "true"),
+        ("metadata[id]", payment_id),
+    ]
+    .into();
+    let created: Created = client.post_form("payment_intents", params).await?;
+    if created.status != "succeeded" {
+        return Err(format!(
+            "PaymentIntent {} is {}, not succeeded",
+            created.id, created.status
+        )
+        .into());
+    }
+    Ok(created.id)
+}

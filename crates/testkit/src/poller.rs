@@ -1,0 +1,128 @@
+//! A local stand-in for Lambda's SQS event source mapping: long-poll a batch, hand it to the
+//! consumer, delete what succeeded, leave the reported failures for SQS to redeliver after
+//! their visibility timeout (and to move to the DLQ after the queue's maxReceiveCount).
+
+use std::collections::{HashMap, HashSet};
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+
+use payhook::handler::Consumer;
+
+use crate::delivery::{lambda_attribute, lambda_record, sqs_event};
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Polled {
+    pub received: usize,
+    pub deleted: usize,
+    pub failed: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{action} on {queue_url}: {detail}")]
+pub struct PollError {
+    pub action: &'static str,
+    pub queue_url: String,
+    pub detail: String,
+}
+
+/// One receive -> handle -> delete round, as the event source mapping does it.
+pub async fn poll_once(
+    sqs: &Client,
+    queue_url: &str,
+    consumer: &Consumer,
+    wait_secs: i32,
+) -> Result<Polled, PollError> {
+    let fail = |action: &'static str, detail: String| PollError {
+        action,
+        queue_url: queue_url.to_string(),
+        detail,
+    };
+    let got = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait_secs)
+        .message_attribute_names("All")
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .map_err(|e| fail("ReceiveMessage", DisplayErrorContext(e).to_string()))?;
+    let messages = got.messages();
+    if messages.is_empty() {
+        return Ok(Polled::default());
+    }
+    let records: Vec<SqsMessage> = messages.iter().map(|m| to_lambda(queue_url, m)).collect();
+    let receipts: HashMap<String, String> = messages
+        .iter()
+        .filter_map(|m| Some((m.message_id()?.to_string(), m.receipt_handle()?.to_string())))
+        .collect();
+    let failed: HashSet<String> = match consumer.handle(sqs_event(records)).await {
+        Ok(response) => response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect(),
+        // The whole batch failed: Lambda would leave every message for redelivery.
+        Err(_) => receipts.keys().cloned().collect(),
+    };
+    let entries: Vec<DeleteMessageBatchRequestEntry> = receipts
+        .iter()
+        .filter(|(id, _)| !failed.contains(*id))
+        .enumerate()
+        .filter_map(|(i, (_, receipt))| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(format!("m{i}"))
+                .receipt_handle(receipt)
+                .build()
+                .ok()
+        })
+        .collect();
+    let deleted = entries.len();
+    if !entries.is_empty() {
+        sqs.delete_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| fail("DeleteMessageBatch", DisplayErrorContext(e).to_string()))?;
+    }
+    Ok(Polled {
+        received: messages.len(),
+        deleted,
+        failed: failed.len(),
+    })
+}
+
+/// An SQS API message in the shape Lambda delivers it.
+fn to_lambda(queue_url: &str, m: &Message) -> SqsMessage {
+    let queue_name = queue_url.rsplit('/').next().unwrap_or_default();
+    let message_attributes = m
+        .message_attributes()
+        .map(|attrs| {
+            attrs
+                .iter()
+                .map(|(k, v)| (k.clone(), lambda_attribute(v.data_type(), v.string_value())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let attributes = m
+        .attributes()
+        .map(|attrs| {
+            attrs
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    lambda_record(
+        queue_name,
+        m.message_id().unwrap_or_default(),
+        m.receipt_handle().unwrap_or_default(),
+        m.body().unwrap_or_default(),
+        message_attributes,
+        attributes,
+    )
+}

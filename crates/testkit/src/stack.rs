@@ -1,0 +1,282 @@
+//! A fresh, isolated slice of the local stack per test: its own tables, secret, DLQ and keys on
+//! the shared moto and localstripe that `scripts/test.sh` started.
+
+use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
+use payhook::config::Config;
+use payhook::handler::Consumer;
+use payhook::sealed::{self, BundlePlaintext};
+use payhook::{setup, signature};
+
+pub use payhook::clock::now_ms;
+
+use crate::delivery::DeliverySpec;
+use crate::{SAMPLE_INTENT_ID, emulators, localstripe, repo_path};
+
+pub const SUBSCRIBER: &str = "acme";
+pub const WHSEC: &str = "whsec_it_current";
+pub const API_KEY: &str = "sk_test_it_acme";
+
+pub fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with scripts/test.sh, which starts moto and localstripe")
+    })
+}
+
+/// A name no other test (or test process) uses.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        now_ms(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub struct Stack {
+    pub aws: SdkConfig,
+    pub stripe_base: String,
+    pub config: Config,
+    pub consumer: Consumer,
+    pub kid: String,
+    pub public_key: [u8; 32],
+    /// The acme bundle with the right secrets.
+    pub bundle: String,
+    /// The key set document stored in the secret.
+    pub keyset_json: String,
+}
+
+pub struct Options {
+    pub with_dlq: bool,
+    pub stripe_base: Option<String>,
+    /// Further consumer environment, e.g. STRIPE_TIMEOUT_MS or RETRY_BACKOFF_SECS.
+    pub env: Vec<(&'static str, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            with_dlq: true,
+            stripe_base: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+impl Stack {
+    pub async fn new() -> Stack {
+        Self::with(Options::default()).await
+    }
+
+    pub async fn with(options: Options) -> Stack {
+        let endpoint = required_env("AWS_ENDPOINT_URL");
+        let stripe_base = required_env("STRIPE_API_BASE");
+        let aws = emulators::aws_config_for(&endpoint).await;
+        let id = unique("it");
+        let payments = format!("{id}-payments");
+        let idempotency = format!("{id}-idempotency");
+        emulators::create_tables(&aws, &payments, &idempotency)
+            .await
+            .expect("create tables on moto");
+
+        let kid = "it-key".to_string();
+        let (public_key, keyset) = emulators::new_keyset(&kid).expect("keygen");
+        let secret_arn = emulators::put_keyset_secret(&aws, &format!("{id}-keys"), &keyset)
+            .await
+            .expect("create secret on moto");
+        let dlq_url = if options.with_dlq {
+            Some(
+                emulators::create_queue(&aws, &format!("{id}-dlq"))
+                    .await
+                    .expect("create DLQ on moto"),
+            )
+        } else {
+            None
+        };
+
+        let config = Config::from_lookup(|k| match k {
+            "PAYMENTS_TABLE" => Some(payments.clone()),
+            "IDEMPOTENCY_TABLE" => Some(idempotency.clone()),
+            "KEYSET_SECRET_ID" => Some(secret_arn.clone()),
+            "DEAD_LETTER_QUEUE_URL" => dlq_url.clone(),
+            "STRIPE_API_BASE" => Some(
+                options
+                    .stripe_base
+                    .clone()
+                    .unwrap_or_else(|| stripe_base.clone()),
+            ),
+            other => options
+                .env
+                .iter()
+                .find(|(k, _)| *k == other)
+                .map(|(_, v)| v.clone())
+                .or_else(|| (other == "STRIPE_TIMEOUT_MS").then(|| "3000".into())),
+        })
+        .expect("config");
+        let consumer = setup::consumer(&config, &aws)
+            .await
+            .expect("consumer loads its keys from Secrets Manager");
+        let bundle = seal_for(&public_key, &kid, SUBSCRIBER, &[WHSEC], API_KEY);
+        Stack {
+            aws,
+            stripe_base,
+            config,
+            consumer,
+            kid,
+            public_key,
+            bundle,
+            keyset_json: keyset,
+        }
+    }
+
+    /// Another consumer over the same tables, keys and queues (a second Lambda instance).
+    pub async fn second_consumer(&self) -> Consumer {
+        setup::consumer(&self.config, &self.aws)
+            .await
+            .expect("second consumer")
+    }
+
+    pub fn seal(&self, subscriber: &str, secrets: &[&str], api_key: &str) -> String {
+        seal_for(&self.public_key, &self.kid, subscriber, secrets, api_key)
+    }
+
+    /// A succeeded PaymentIntent on localstripe whose metadata.id is `payment_id`.
+    pub async fn intent(&self, payment_id: &str, amount: i64) -> String {
+        localstripe::create_succeeded_intent(&self.stripe_base, API_KEY, payment_id, amount, "eur")
+            .await
+            .expect("create PaymentIntent on localstripe")
+    }
+
+    pub async fn record(
+        &self,
+        subscriber: &str,
+        payment_id: &str,
+    ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        emulators::payment_record(
+            &self.aws,
+            &self.config.payments_table,
+            subscriber,
+            payment_id,
+        )
+        .await
+        .expect("read payment record")
+    }
+
+    /// Every message in the DLQ, as (body, attributes by name).
+    pub async fn dead_letters(&self) -> Vec<(String, std::collections::HashMap<String, String>)> {
+        let Some(url) = &self.config.dead_letter_queue_url else {
+            return Vec::new();
+        };
+        let sqs = aws_sdk_sqs::Client::new(&self.aws);
+        let mut out = Vec::new();
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .visibility_timeout(60)
+                .send()
+                .await
+                .expect("receive from DLQ");
+            let messages = got.messages();
+            if messages.is_empty() {
+                return out;
+            }
+            for m in messages {
+                let attrs = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| {
+                                (k.clone(), v.string_value().unwrap_or_default().to_string())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push((m.body().unwrap_or_default().to_string(), attrs));
+            }
+        }
+    }
+}
+
+pub fn seal_for(
+    public: &[u8; 32],
+    kid: &str,
+    subscriber: &str,
+    secrets: &[&str],
+    api_key: &str,
+) -> String {
+    sealed::seal(
+        public,
+        kid,
+        &BundlePlaintext {
+            v: 1,
+            subscriber,
+            webhook_secrets: secrets,
+            stripe_api_key: api_key,
+        },
+    )
+    .expect("seal")
+}
+
+/// A sample body from `events/stripe/`, pointed at `intent_id`.
+pub fn sample_body(event_type: &str, intent_id: &str) -> String {
+    let path = repo_path(&format!("events/stripe/{event_type}.json"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .replace(SAMPLE_INTENT_ID, intent_id)
+}
+
+/// A delivery as API Gateway queues it, signed with `secret` at `signed_at` (seconds) and
+/// received at `received_at_ms`.
+pub struct Msg<'a> {
+    pub id: &'a str,
+    pub body: &'a str,
+    pub subscriber: &'a str,
+    pub bundle: &'a str,
+    pub secret: &'a str,
+    pub signed_at: i64,
+    pub received_at_ms: i64,
+}
+
+impl Msg<'_> {
+    pub fn sqs(&self) -> SqsMessage {
+        let header = signature::sign(self.secret, self.signed_at, self.body.as_bytes());
+        DeliverySpec {
+            message_id: self.id,
+            body: self.body,
+            subscriber: self.subscriber,
+            signature_header: &header,
+            received_at_ms: self.received_at_ms,
+            sealed_bundle: self.bundle,
+        }
+        .sqs_message()
+    }
+}
+
+/// A good acme delivery of `body`, signed a second before it was received just now.
+pub fn good<'a>(stack: &'a Stack, id: &'a str, body: &'a str) -> Msg<'a> {
+    let received_at_ms = now_ms();
+    Msg {
+        id,
+        body,
+        subscriber: SUBSCRIBER,
+        bundle: &stack.bundle,
+        secret: WHSEC,
+        signed_at: received_at_ms / 1000 - 1,
+        received_at_ms,
+    }
+}
+
+pub fn failed_ids(r: &SqsBatchResponse) -> Vec<String> {
+    let mut ids: Vec<String> = r
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    ids.sort();
+    ids
+}
