@@ -10,12 +10,15 @@ cd "$ROOT"
 cargo build --quiet --bin payhook
 PAYHOOK="$ROOT/target/debug/payhook"
 
+# The demo key set trusts the demo issuer, whose private key is committed too: local use only.
 if [ ! -f events/demo-keyset.json ]; then
-    "$PAYHOOK" keygen --kid demo --out events/demo-keyset.json > events/demo-public-key.txt
+    "$PAYHOOK" keygen --kid demo --issuer-kid demo-issuer --issuer-out events/demo-issuer.json \
+        --out events/demo-keyset.json > events/demo-public-key.txt
 fi
-PUBLIC_KEY="$(sed -n 's/.*public_key=//p' events/demo-public-key.txt)"
+PUBLIC_KEY="$(sed -n 's/^kid=demo public_key=//p' events/demo-public-key.txt)"
 PAYHOOK_WEBHOOK_SECRETS=whsec_demo_acme PAYHOOK_STRIPE_API_KEY=sk_test_demo_acme \
-    "$PAYHOOK" seal --subscriber acme --public-key "$PUBLIC_KEY" --kid demo > events/demo-acme.bundle
+    "$PAYHOOK" seal --subscriber acme --public-key "$PUBLIC_KEY" --kid demo --mode test \
+    --issuer-key-file events/demo-issuer.json > events/demo-acme.bundle
 
 RECEIVED_AT_MS=1764000002000
 mkdir -p events/sqs

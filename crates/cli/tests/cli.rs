@@ -57,10 +57,32 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A new key set (consumer key `kid`, trusting a new issuer `op`) in `dir`: keygen's stdout,
+/// the key set path and the issuer key path.
+fn keygen(dir: &Path, kid: &str) -> (String, PathBuf, PathBuf) {
+    let keyset = dir.join("keyset.json");
+    let issuer = dir.join("issuer.json");
+    let out = ok(
+        &[
+            "keygen",
+            "--kid",
+            kid,
+            "--issuer-kid",
+            "op",
+            "--issuer-out",
+            issuer.to_str().unwrap(),
+            "--out",
+            keyset.to_str().unwrap(),
+        ],
+        &[],
+    );
+    (out, keyset, issuer)
+}
+
 fn public_key_of(keygen_stdout: &str) -> String {
     keygen_stdout
         .lines()
-        .find_map(|l| l.split("public_key=").nth(1))
+        .find_map(|l| l.strip_prefix("kid=")?.split(" public_key=").nth(1))
         .expect("keygen prints public_key=")
         .trim()
         .to_string()
@@ -116,16 +138,13 @@ fn config_from(vars: &HashMap<String, String>) -> Config {
 #[tokio::test]
 async fn keygen_seal_provision_and_event_make_a_delivery_the_consumer_credits() {
     let dir = temp_dir("keygen");
-    let keyset = dir.join("keyset.json");
-    let out = ok(
-        &["keygen", "--kid", "k1", "--out", keyset.to_str().unwrap()],
-        &[],
-    );
+    let (out, keyset, issuer) = keygen(&dir, "k1");
     let public = public_key_of(&out);
     assert!(
-        !out.contains("secret_key"),
-        "the private key must not go to stdout with --out"
+        !out.contains("secret_key") && !out.contains("seed"),
+        "no private key goes to stdout: {out}"
     );
+    assert!(out.contains("issuer=op issuer_public_key="), "{out}");
 
     let secrets = [
         ("PAYHOOK_WEBHOOK_SECRETS", "whsec_cli_one,whsec_cli_two"),
@@ -140,6 +159,10 @@ async fn keygen_seal_provision_and_event_make_a_delivery_the_consumer_credits() 
             &public,
             "--kid",
             "k1",
+            "--mode",
+            "test",
+            "--issuer-key-file",
+            issuer.to_str().unwrap(),
         ],
         &secrets,
     );
@@ -158,6 +181,7 @@ async fn keygen_seal_provision_and_event_make_a_delivery_the_consumer_credits() 
         &[],
     );
     assert!(shown.contains("acme") && shown.contains("k1"), "{shown}");
+    assert!(shown.contains("signed by:       issuer op"), "{shown}");
     assert!(shown.contains("whsec_…"), "{shown}");
     for secret in ["whsec_cli_one", "whsec_cli_two", API_KEY] {
         assert!(!shown.contains(secret), "open shows {secret}: {shown}");
@@ -211,18 +235,37 @@ async fn keygen_seal_provision_and_event_make_a_delivery_the_consumer_credits() 
 #[test]
 fn keygen_add_to_rotates_and_refuses_a_reused_key_id() {
     let dir = temp_dir("rotate");
-    let keyset = dir.join("keyset.json");
+    let (out, keyset, issuer) = keygen(&dir, "old");
     let path = keyset.to_str().unwrap();
-    let old = public_key_of(&ok(&["keygen", "--kid", "old", "--out", path], &[]));
+    let old = public_key_of(&out);
     let new = public_key_of(&ok(&["keygen", "--kid", "new", "--add-to", path], &[]));
+    // An issuer rotation: a second trusted issuer, its private key in a file of its own.
+    let issuer2 = dir.join("issuer2.json");
+    let out = ok(
+        &[
+            "keygen",
+            "--issuer-kid",
+            "op2",
+            "--issuer-out",
+            issuer2.to_str().unwrap(),
+            "--add-to",
+            path,
+        ],
+        &[],
+    );
+    assert!(
+        out.contains("issuer=op2") && !out.contains("kid=op2 public_key"),
+        "{out}"
+    );
     let keys =
         payhook::sealed::KeySet::from_json(&std::fs::read_to_string(&keyset).unwrap()).unwrap();
     assert_eq!(keys.key_ids().collect::<Vec<_>>(), ["new", "old"]);
+    assert_eq!(keys.issuer_ids().collect::<Vec<_>>(), ["op", "op2"]);
     let env = [
         ("PAYHOOK_WEBHOOK_SECRETS", WHSEC),
         ("PAYHOOK_STRIPE_API_KEY", API_KEY),
     ];
-    for (kid, public) in [("old", &old), ("new", &new)] {
+    for (kid, public, issuer) in [("old", &old, &issuer), ("new", &new, &issuer2)] {
         let bundle = ok(
             &[
                 "seal",
@@ -232,13 +275,17 @@ fn keygen_add_to_rotates_and_refuses_a_reused_key_id() {
                 public,
                 "--kid",
                 kid,
+                "--mode",
+                "test",
+                "--issuer-key-file",
+                issuer.to_str().unwrap(),
             ],
             &env,
         );
         assert_eq!(keys.open(bundle.trim()).expect("opens").key_id, kid);
     }
     let again = payhook(&["keygen", "--kid", "old", "--add-to", path], &[]);
-    assert!(!again.status.success());
+    assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds key id"));
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -262,18 +309,10 @@ fn seal_takes_secrets_only_from_the_environment() {
     // The public key is checked first; give a real one to reach the secrets.
     assert!(err.contains("--public-key"), "{err}");
     let dir = temp_dir("seal-env");
-    let public = public_key_of(&ok(
-        &[
-            "keygen",
-            "--kid",
-            "k",
-            "--out",
-            dir.join("k.json").to_str().unwrap(),
-        ],
-        &[],
-    ));
-    let out = payhook(
-        &[
+    let (out, _, issuer) = keygen(&dir, "k");
+    let public = public_key_of(&out);
+    let seal = |issuer_args: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec![
             "seal",
             "--subscriber",
             "acme",
@@ -281,18 +320,47 @@ fn seal_takes_secrets_only_from_the_environment() {
             &public,
             "--kid",
             "k",
-        ],
-        &[],
+        ];
+        args.extend_from_slice(issuer_args);
+        payhook(&args, env)
+    };
+    // The issuer key: from a file or the environment, never an argument.
+    let out = seal(&[], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("PAYHOOK_ISSUER_KEY") && err.contains("never taken as arguments"),
+        "{err}"
     );
-    assert!(!out.status.success());
+    let issuer_file = ["--issuer-key-file", issuer.to_str().unwrap()];
+    let out = seal(&issuer_file, &[]);
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("PAYHOOK_WEBHOOK_SECRETS") && err.contains("never taken as arguments"),
         "{err}"
     );
+    // A test key sealed for a live deployment (the default mode) is warned about.
+    let issuer_json = std::fs::read_to_string(&issuer).unwrap();
+    let out = seal(
+        &[],
+        &[
+            ("PAYHOOK_ISSUER_KEY", &issuer_json),
+            ("PAYHOOK_WEBHOOK_SECRETS", WHSEC),
+            ("PAYHOOK_STRIPE_API_KEY", API_KEY),
+        ],
+    );
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning") && err.contains("test key but --mode is live"),
+        "{err}"
+    );
     let help = ok(&["seal", "--help"], &[]);
     assert!(
-        !help.contains("--webhook-secret") && !help.contains("--api-key"),
+        !help.contains("--webhook-secret")
+            && !help.contains("--api-key")
+            && !help.contains("--issuer-key "),
         "{help}"
     );
     let _ = std::fs::remove_dir_all(dir);
@@ -301,11 +369,8 @@ fn seal_takes_secrets_only_from_the_environment() {
 #[tokio::test]
 async fn send_then_local_credits_once_and_dead_letters_the_forged() {
     let dir = temp_dir("local");
-    let keyset = dir.join("keyset.json");
-    let public = public_key_of(&ok(
-        &["keygen", "--kid", "k1", "--out", keyset.to_str().unwrap()],
-        &[],
-    ));
+    let (out, keyset, issuer) = keygen(&dir, "k1");
+    let public = public_key_of(&out);
     let bundle = ok(
         &[
             "seal",
@@ -315,6 +380,10 @@ async fn send_then_local_credits_once_and_dead_letters_the_forged() {
             &public,
             "--kid",
             "k1",
+            "--mode",
+            "test",
+            "--issuer-key-file",
+            issuer.to_str().unwrap(),
         ],
         &[
             ("PAYHOOK_WEBHOOK_SECRETS", WHSEC),
@@ -441,7 +510,9 @@ async fn dlq_list_then_interrupted_and_filtered_redrive_lose_nothing() {
     .await
     .expect("queue");
     let (new_public, new_key) = payhook::sealed::generate_key("it-key-2").unwrap();
-    let new_bundle = seal_for(&new_public, "it-key-2", SUBSCRIBER, &[WHSEC], API_KEY);
+    let new_bundle = stack
+        .keys
+        .seal_to(&new_public, "it-key-2", SUBSCRIBER, &[WHSEC], API_KEY);
     let p1 = stack.intent("order-dlq-1", 1100).await;
     let p2 = stack.intent("order-dlq-2", 2200).await;
     let b1 = sample_body("payment_intent.succeeded", &p1);
@@ -492,8 +563,9 @@ async fn dlq_list_then_interrupted_and_filtered_redrive_lose_nothing() {
 
     // The fix: the new key joins the key set, and a fresh consumer (cold start) reads it.
     let doc = serde_json::to_value(&payhook::sealed::KeySetDocument {
-        version: 1,
+        version: payhook::sealed::KEYSET_VERSION,
         keys: vec![new_key],
+        issuers: Vec::new(),
     })
     .unwrap();
     let sm = aws_sdk_secretsmanager::Client::new(&stack.aws);

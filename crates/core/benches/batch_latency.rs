@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use payhook::config::Config;
 use payhook::ledger::{Credit, Ledger};
-use payhook::sealed::{self, BundlePlaintext};
 use payhook::{setup, signature};
 use payhook_testkit::delivery::{self, DeliverySpec};
+use payhook_testkit::keys::TestKeys;
 use payhook_testkit::proxy::Proxy;
 use payhook_testkit::{emulators, localstripe};
 
@@ -45,21 +45,11 @@ async fn main() {
             .expect("tables");
         Ledger::new(db.clone(), payments, idem, Duration::from_secs(86_400))
     };
-    let (public, keyset) = emulators::new_keyset("bench").expect("key");
-    let secret = emulators::put_keyset_secret(&aws, &format!("{id}-keys"), &keyset)
+    let keys = TestKeys::new("bench");
+    let secret = emulators::put_keyset_secret(&aws, &format!("{id}-keys"), &keys.keyset_json)
         .await
         .expect("secret");
-    let bundle = sealed::seal(
-        &public,
-        "bench",
-        &BundlePlaintext {
-            v: 1,
-            subscriber: "acme",
-            webhook_secrets: &[WHSEC],
-            stripe_api_key: API_KEY,
-        },
-    )
-    .expect("seal");
+    let bundle = keys.seal("acme", &[WHSEC], API_KEY);
 
     let consumer_with = |concurrency: usize| {
         let (secret, slow) = (secret.clone(), slow_stripe.url.clone());
@@ -69,6 +59,7 @@ async fn main() {
             "KEYSET_SECRET_ID" => Some(secret.clone()),
             "STRIPE_API_BASE" => Some(slow.clone()),
             "BATCH_CONCURRENCY" => Some(concurrency.to_string()),
+            "PAYHOOK_MODE" => Some("test".into()),
             _ => None,
         })
         .expect("config");

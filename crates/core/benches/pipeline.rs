@@ -15,9 +15,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
 use payhook::bundle_cache::BundleCache;
 use payhook::envelope::Delivery;
-use payhook::sealed::{self, BundlePlaintext, KeySet};
 use payhook::{event, signature};
 use payhook_testkit::delivery::DeliverySpec;
+use payhook_testkit::keys::TestKeys;
 use secrecy::SecretString;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
@@ -59,26 +59,16 @@ fn message(bundle: &str, body: &str) -> aws_lambda_events::event::sqs::SqsMessag
 }
 
 fn per_message(c: &mut Criterion) {
-    let (public, keyset) = payhook_testkit::emulators::new_keyset("bench").unwrap();
-    let keys = KeySet::from_json(&keyset).unwrap();
-    let sealed_bundle = sealed::seal(
-        &public,
-        "bench",
-        &BundlePlaintext {
-            v: 1,
-            subscriber: "acme",
-            webhook_secrets: &[WHSEC],
-            stripe_api_key: "sk_test_bench",
-        },
-    )
-    .unwrap();
+    let test_keys = TestKeys::new("bench");
+    let keys = test_keys.key_set();
+    let sealed_bundle = test_keys.seal("acme", &[WHSEC], "sk_test_bench");
     let rolling = [
         SecretString::from("whsec_bench_old"),
         SecretString::from(WHSEC),
     ];
     for (name, body) in bodies() {
         let msg = message(&sealed_bundle, &body);
-        let delivery = Delivery::from_sqs("m-bench", &msg).unwrap();
+        let delivery = Delivery::from_sqs("m-bench", &msg, RECEIVED_AT_MS).unwrap();
         let bundle = keys.open(delivery.sealed_bundle).unwrap();
         let cache = BundleCache::default();
         cache.open(&keys, delivery.sealed_bundle).unwrap();
@@ -96,7 +86,9 @@ fn per_message(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("per_message/{name}"));
         g.throughput(Throughput::Elements(1));
         g.bench_function("envelope_parse", |b| {
-            b.iter(|| Delivery::from_sqs(black_box("m-bench"), black_box(&msg)).unwrap())
+            b.iter(|| {
+                Delivery::from_sqs(black_box("m-bench"), black_box(&msg), RECEIVED_AT_MS).unwrap()
+            })
         });
         g.bench_function("bundle_open_uncached", |b| {
             b.iter(|| keys.open(black_box(delivery.sealed_bundle)).unwrap())
@@ -139,7 +131,7 @@ fn per_message(c: &mut Criterion) {
         for (path, cached) in [("cpu_path_uncached", false), ("cpu_path_cached", true)] {
             g.bench_function(path, |b| {
                 b.iter(|| {
-                    let d = Delivery::from_sqs("m-bench", black_box(&msg)).unwrap();
+                    let d = Delivery::from_sqs("m-bench", black_box(&msg), RECEIVED_AT_MS).unwrap();
                     let opened = if cached {
                         cache.open(&keys, d.sealed_bundle).unwrap()
                     } else {

@@ -62,24 +62,23 @@ impl Default for BundleCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::issuer::IssuerKey;
     use crate::sealed::{self, BundlePlaintext, KeySetDocument};
 
     fn setup() -> (KeySet, [u8; 32]) {
-        let (public, key) = sealed::generate_key("k").unwrap();
-        let json = serde_json::to_string(&KeySetDocument {
-            version: 1,
-            keys: vec![key],
-        })
-        .unwrap();
-        (KeySet::from_json(&json).unwrap(), public)
+        let (public, doc) = KeySetDocument::generate("k", ISSUER.trust()).unwrap();
+        (KeySet::from_json(&doc.to_json().unwrap()).unwrap(), public)
     }
+
+    static ISSUER: std::sync::LazyLock<IssuerKey> =
+        std::sync::LazyLock::new(|| IssuerKey::generate("op").unwrap());
 
     fn seal(public: &[u8; 32], subscriber: &str) -> String {
         sealed::seal(
             public,
             "k",
+            &ISSUER,
             &BundlePlaintext {
-                v: 1,
                 subscriber,
                 webhook_secrets: &["whsec_a"],
                 stripe_api_key: "sk_test_a",

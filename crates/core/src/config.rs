@@ -2,13 +2,15 @@
 
 use std::time::Duration;
 
+use crate::mode::Mode;
 use crate::signature::DEFAULT_TOLERANCE_SECS;
 
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com/";
 
 /// Every environment variable the consumer reads (`AWS_*` aside, which the SDK reads). The SAM
 /// template may set only these; a test holds it to that.
-pub const VARIABLES: [&str; 11] = [
+pub const VARIABLES: [&str; 12] = [
+    "PAYHOOK_MODE",
     "PAYMENTS_TABLE",
     "IDEMPOTENCY_TABLE",
     "KEYSET_SECRET_ID",
@@ -24,6 +26,9 @@ pub const VARIABLES: [&str; 11] = [
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `PAYHOOK_MODE`: `live` (the default) or `test`. Only keys, events and PaymentIntents of
+    /// this mode are credited.
+    pub mode: Mode,
     /// `PAYMENTS_TABLE`: the payment records.
     pub payments_table: String,
     /// `IDEMPOTENCY_TABLE`: one item per credited PaymentIntent.
@@ -114,7 +119,16 @@ impl Config {
                 })?,
         };
 
+        let mode = match get("PAYHOOK_MODE") {
+            None => Mode::Live,
+            Some(v) => Mode::parse(v.trim()).ok_or_else(|| ConfigError::Invalid {
+                name: "PAYHOOK_MODE",
+                why: format!("expected live or test, got {v:?}"),
+            })?,
+        };
+
         Ok(Config {
+            mode,
             payments_table: required("PAYMENTS_TABLE")?,
             idempotency_table: required("IDEMPOTENCY_TABLE")?,
             keyset_secret_id: required("KEYSET_SECRET_ID")?,

@@ -21,6 +21,28 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub const MAX_ATTRIBUTE_BYTES: usize = 8 * 1024;
 /// Subscriber ids are used in DynamoDB keys and log lines; keep them short and plain.
 pub const MAX_SUBSCRIBER_LEN: usize = 64;
+/// Stripe sends `t=` and one `v1=` (64 hex) per active signing secret, sometimes a `v0=`: a
+/// few hundred characters. Anything far longer was not written by Stripe.
+pub const MAX_SIGNATURE_HEADER_LEN: usize = 1024;
+/// How far in the future a receive time may be (clock differences between API Gateway's
+/// hosts and ours); beyond it, the time was not written by API Gateway.
+pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// The attributes a message may carry, with the data type each must have: the four API
+/// Gateway's route writes, and the ones the consumer adds when it dead-letters a message
+/// (they come back when the SQS console's redrive moves a dead letter as it is). SQS attribute
+/// names are case-sensitive, so `Subscriber` is not `subscriber`: anything else is refused.
+pub const KNOWN_ATTRIBUTES: [(&str, &str); 9] = [
+    (ATTR_SUBSCRIBER, "String"),
+    (ATTR_SIGNATURE, "String"),
+    (ATTR_RECEIVED_AT, "Number"),
+    (ATTR_SEALED_BUNDLE, "String"),
+    (crate::dead_lettering::ATTR_REASON, "String"),
+    (crate::dead_lettering::ATTR_CLASS, "String"),
+    (crate::dead_lettering::ATTR_DETAIL, "String"),
+    (crate::dead_lettering::ATTR_FAILED_AT, "String"),
+    (crate::dead_lettering::ATTR_SOURCE_MESSAGE_ID, "String"),
+];
 
 /// One webhook delivery, borrowed from the SQS record it came in.
 #[derive(Clone, Copy)]
@@ -60,12 +82,25 @@ pub enum EnvelopeError {
         attribute: &'static str,
         why: &'static str,
     },
+    #[error("message attribute `{0}` is not one API Gateway's route or the consumer writes")]
+    UnexpectedAttribute(String),
+    #[error("message attribute `{attribute}` has data type {found:?}, the route writes {expected}")]
+    WrongDataType {
+        attribute: &'static str,
+        found: String,
+        expected: &'static str,
+    },
 }
 
 impl<'a> Delivery<'a> {
-    /// Reads a delivery out of an SQS record. `message_id` is passed in because the batch layer
-    /// has already insisted on it (it is what a failure is reported by).
-    pub fn from_sqs(message_id: &'a str, msg: &'a SqsMessage) -> Result<Self, EnvelopeError> {
+    /// Reads a delivery out of an SQS record, refusing every shape API Gateway's route cannot
+    /// produce. `message_id` is passed in because the batch layer has already insisted on it
+    /// (it is what a failure is reported by); `now_ms` bounds the receive time.
+    pub fn from_sqs(
+        message_id: &'a str,
+        msg: &'a SqsMessage,
+        now_ms: i64,
+    ) -> Result<Self, EnvelopeError> {
         let body = msg.body.as_deref().ok_or(EnvelopeError::MissingBody)?;
         if body.len() > MAX_BODY_BYTES {
             return Err(EnvelopeError::BodyTooLarge {
@@ -73,6 +108,7 @@ impl<'a> Delivery<'a> {
                 max: MAX_BODY_BYTES,
             });
         }
+        check_attribute_shapes(msg)?;
         let attr = |name: &'static str| -> Result<&'a str, EnvelopeError> {
             let value = msg
                 .message_attributes
@@ -99,7 +135,8 @@ impl<'a> Delivery<'a> {
             });
         }
         let signature_header = attr(ATTR_SIGNATURE)?;
-        let received_at_ms = parse_received_at(attr(ATTR_RECEIVED_AT)?)?;
+        check_signature_header(signature_header)?;
+        let received_at_ms = parse_received_at(attr(ATTR_RECEIVED_AT)?, now_ms)?;
         let sealed_bundle = attr(ATTR_SEALED_BUNDLE)?;
 
         Ok(Delivery {
@@ -126,7 +163,54 @@ pub fn is_valid_subscriber(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn parse_received_at(raw: &str) -> Result<i64, EnvelopeError> {
+/// Names and data types: only what the route or the consumer writes, and never a binary value.
+fn check_attribute_shapes(msg: &SqsMessage) -> Result<(), EnvelopeError> {
+    for (name, value) in &msg.message_attributes {
+        let Some((attribute, expected)) = KNOWN_ATTRIBUTES
+            .iter()
+            .find(|(known, _)| known == name)
+            .copied()
+        else {
+            // SQS limits names to 256 characters of A-Z a-z 0-9 _ - .; keep the error short.
+            return Err(EnvelopeError::UnexpectedAttribute(
+                name.chars().take(64).collect(),
+            ));
+        };
+        let found = value.data_type.as_deref().unwrap_or_default();
+        if found != expected || value.binary_value.is_some() {
+            return Err(EnvelopeError::WrongDataType {
+                attribute,
+                found: found.chars().take(64).collect(),
+                expected,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Stripe's alphabet: `t=`, `v0=`, `v1=`, decimal digits, lowercase hex, commas. Checked before
+/// anything else reads the header, so a crafted value (quotes, braces, another attribute's
+/// JSON) is refused as malformed however it got in.
+fn check_signature_header(header: &str) -> Result<(), EnvelopeError> {
+    let malformed = |why| EnvelopeError::MalformedAttribute {
+        attribute: ATTR_SIGNATURE,
+        why,
+    };
+    if header.len() > MAX_SIGNATURE_HEADER_LEN {
+        return Err(malformed("longer than 1024 characters"));
+    }
+    if !header
+        .bytes()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f' | b't' | b'v' | b'=' | b','))
+    {
+        return Err(malformed(
+            "has characters outside Stripe's (t= v0= v1= digits, lowercase hex, commas)",
+        ));
+    }
+    Ok(())
+}
+
+fn parse_received_at(raw: &str, now_ms: i64) -> Result<i64, EnvelopeError> {
     let malformed = |why| EnvelopeError::MalformedAttribute {
         attribute: ATTR_RECEIVED_AT,
         why,
@@ -139,6 +223,9 @@ fn parse_received_at(raw: &str) -> Result<i64, EnvelopeError> {
     if !(1_000_000_000_000..10_000_000_000_000).contains(&ms) {
         return Err(malformed("not epoch milliseconds (out of range)"));
     }
+    if ms > now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+        return Err(malformed("more than 5 minutes in the future"));
+    }
     Ok(ms)
 }
 
@@ -147,11 +234,26 @@ mod tests {
     use super::*;
     use aws_lambda_events::event::sqs::SqsMessageAttribute;
 
-    fn attr(v: &str) -> SqsMessageAttribute {
+    const NOW_MS: i64 = 1_764_000_001_000;
+
+    /// An attribute with the data type the route gives `name`.
+    fn attr_for(name: &str, v: &str) -> SqsMessageAttribute {
+        let data_type = KNOWN_ATTRIBUTES
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map_or("String", |(_, t)| t);
+        typed(data_type, v)
+    }
+
+    fn typed(data_type: &str, v: &str) -> SqsMessageAttribute {
         let mut a = SqsMessageAttribute::default();
         a.string_value = Some(v.to_string());
-        a.data_type = Some("String".to_string());
+        a.data_type = Some(data_type.to_string());
         a
+    }
+
+    fn from_sqs(m: &SqsMessage) -> Result<Delivery<'_>, EnvelopeError> {
+        Delivery::from_sqs("m-1", m, NOW_MS)
     }
 
     fn message() -> SqsMessage {
@@ -164,7 +266,7 @@ mod tests {
             (ATTR_RECEIVED_AT, "1764000000123"),
             (ATTR_SEALED_BUNDLE, "k1.AAAA"),
         ] {
-            m.message_attributes.insert(k.to_string(), attr(v));
+            m.message_attributes.insert(k.to_string(), attr_for(k, v));
         }
         m
     }
@@ -172,7 +274,7 @@ mod tests {
     #[test]
     fn reads_every_field() {
         let m = message();
-        let d = Delivery::from_sqs("m-1", &m).unwrap();
+        let d = from_sqs(&m).unwrap();
         assert_eq!(d.body, "{\"id\":\"evt_1\"}");
         assert_eq!(d.subscriber, "acme");
         assert_eq!(d.signature_header, "t=1,v1=00");
@@ -192,12 +294,13 @@ mod tests {
             let mut m = message();
             m.message_attributes.remove(name);
             assert_eq!(
-                Delivery::from_sqs("m-1", &m).unwrap_err(),
+                from_sqs(&m).unwrap_err(),
                 EnvelopeError::MissingAttribute(name)
             );
-            m.message_attributes.insert(name.to_string(), attr(""));
+            m.message_attributes
+                .insert(name.to_string(), attr_for(name, ""));
             assert_eq!(
-                Delivery::from_sqs("m-1", &m).unwrap_err(),
+                from_sqs(&m).unwrap_err(),
                 EnvelopeError::MissingAttribute(name)
             );
         }
@@ -208,8 +311,8 @@ mod tests {
         for bad in ["soon", "1764000000", "-5", "1.5e12", ""] {
             let mut m = message();
             m.message_attributes
-                .insert(ATTR_RECEIVED_AT.into(), attr(bad));
-            let err = Delivery::from_sqs("m-1", &m).unwrap_err();
+                .insert(ATTR_RECEIVED_AT.into(), attr_for(ATTR_RECEIVED_AT, bad));
+            let err = from_sqs(&m).unwrap_err();
             assert!(
                 err.to_string().contains(ATTR_RECEIVED_AT),
                 "{bad:?} gave {err}"
@@ -222,9 +325,9 @@ mod tests {
         for bad in ["a#b", "a b", "ä", &"x".repeat(65)] {
             let mut m = message();
             m.message_attributes
-                .insert(ATTR_SUBSCRIBER.into(), attr(bad));
+                .insert(ATTR_SUBSCRIBER.into(), attr_for(ATTR_SUBSCRIBER, bad));
             assert!(matches!(
-                Delivery::from_sqs("m-1", &m),
+                from_sqs(&m),
                 Err(EnvelopeError::MalformedAttribute {
                     attribute: ATTR_SUBSCRIBER,
                     ..
@@ -237,14 +340,118 @@ mod tests {
     fn missing_and_oversized_bodies_are_rejected() {
         let mut m = message();
         m.body = None;
-        assert_eq!(
-            Delivery::from_sqs("m-1", &m).unwrap_err(),
-            EnvelopeError::MissingBody
-        );
+        assert_eq!(from_sqs(&m).unwrap_err(), EnvelopeError::MissingBody);
         m.body = Some("x".repeat(MAX_BODY_BYTES + 1));
         assert!(matches!(
-            Delivery::from_sqs("m-1", &m),
+            from_sqs(&m),
             Err(EnvelopeError::BodyTooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn a_signature_header_outside_stripes_alphabet_is_malformed() {
+        let good = format!("t=1764000000,v1={},v0={}", "ab".repeat(32), "0f".repeat(32));
+        for ok in [good.as_str(), "t=1,v1=00"] {
+            let mut m = message();
+            m.message_attributes
+                .insert(ATTR_SIGNATURE.into(), attr_for(ATTR_SIGNATURE, ok));
+            assert!(from_sqs(&m).is_ok(), "{ok}");
+        }
+        let long = format!("t=1,{}", "v1=00,".repeat(200));
+        for bad in [
+            "t=1,v1=00\\",
+            r#"t=1,v1=00","subscriber":{"StringValue":"globex"}"#,
+            "t=1, v1=00",
+            "t=1,v1=00\n",
+            "t=1,v1=AB",
+            "t=1,v1=00;x",
+            "t=1,v1=00\u{0}",
+            long.as_str(),
+        ] {
+            let mut m = message();
+            m.message_attributes
+                .insert(ATTR_SIGNATURE.into(), attr_for(ATTR_SIGNATURE, bad));
+            assert!(
+                matches!(
+                    from_sqs(&m),
+                    Err(EnvelopeError::MalformedAttribute {
+                        attribute: ATTR_SIGNATURE,
+                        ..
+                    })
+                ),
+                "{bad:.40}"
+            );
+        }
+    }
+
+    #[test]
+    fn attributes_the_route_does_not_write_are_refused_by_name() {
+        for name in ["Subscriber", "x-extra", "stripe_signature", "received-at "] {
+            let mut m = message();
+            m.message_attributes
+                .insert(name.to_string(), typed("String", "v"));
+            assert_eq!(
+                from_sqs(&m).unwrap_err(),
+                EnvelopeError::UnexpectedAttribute(name.to_string())
+            );
+        }
+        // What the consumer adds when it dead-letters a message may come back on a redrive.
+        let mut m = message();
+        for (name, _) in &KNOWN_ATTRIBUTES[4..] {
+            m.message_attributes
+                .insert(name.to_string(), attr_for(name, "x"));
+        }
+        assert!(from_sqs(&m).is_ok());
+    }
+
+    #[test]
+    fn data_types_are_the_routes_and_binary_values_are_refused() {
+        for (name, data_type) in [
+            (ATTR_SUBSCRIBER, "Number"),
+            (ATTR_SIGNATURE, "String.custom"),
+            (ATTR_RECEIVED_AT, "String"),
+            (ATTR_SEALED_BUNDLE, "Binary"),
+        ] {
+            let mut m = message();
+            let value = m.message_attributes[name].string_value.clone().unwrap();
+            m.message_attributes
+                .insert(name.to_string(), typed(data_type, &value));
+            assert!(
+                matches!(
+                    from_sqs(&m),
+                    Err(EnvelopeError::WrongDataType { attribute, .. }) if attribute == name
+                ),
+                "{name} as {data_type}"
+            );
+        }
+        let mut m = message();
+        if let Some(a) = m.message_attributes.get_mut(ATTR_SUBSCRIBER) {
+            let mut binary = aws_lambda_events::encodings::Base64Data::default();
+            binary.extend_from_slice(&[1, 2, 3]);
+            a.binary_value = Some(binary);
+        }
+        assert!(matches!(
+            from_sqs(&m),
+            Err(EnvelopeError::WrongDataType {
+                attribute: ATTR_SUBSCRIBER,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_receive_time_in_the_future_is_refused_beyond_the_skew() {
+        for (received_at, ok) in [
+            (NOW_MS + MAX_CLOCK_SKEW_MS, true),
+            (NOW_MS + MAX_CLOCK_SKEW_MS + 1, false),
+            (NOW_MS + 86_400_000, false),
+        ] {
+            let mut m = message();
+            m.message_attributes.insert(
+                ATTR_RECEIVED_AT.into(),
+                attr_for(ATTR_RECEIVED_AT, &received_at.to_string()),
+            );
+            assert_eq!(from_sqs(&m).is_ok(), ok, "{received_at}");
+        }
     }
 }

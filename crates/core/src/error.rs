@@ -4,6 +4,7 @@
 use crate::envelope::EnvelopeError;
 use crate::event::EventError;
 use crate::ledger::LedgerError;
+use crate::mode::{self, Mode};
 use crate::sealed::BundleError;
 use crate::signature::SignatureError;
 use crate::stripe_api::StripeApiError;
@@ -39,6 +40,23 @@ pub enum ProcessError {
     Stripe(#[from] StripeApiError),
     #[error("PaymentIntent {intent_id} has no metadata.id naming its payment record")]
     NoPaymentId { intent_id: String },
+    #[error(
+        "subscriber's Stripe key is {}, this deployment runs in {deployment} mode",
+        key.map_or("not a sk_/rk_ live or test key", |m| if m == Mode::Live { "a live key" } else { "a test key" })
+    )]
+    KeyMode { key: Option<Mode>, deployment: Mode },
+    #[error("event {event_id} has livemode {}, the subscriber's key is {key}", mode::describe(*livemode))]
+    EventMode {
+        event_id: String,
+        livemode: Option<bool>,
+        key: Mode,
+    },
+    #[error("PaymentIntent {intent_id} has livemode {}, the subscriber's key is {key}", mode::describe(*livemode))]
+    IntentMode {
+        intent_id: String,
+        livemode: Option<bool>,
+        key: Mode,
+    },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
@@ -65,6 +83,9 @@ impl ProcessError {
             ProcessError::Bundle(BundleError::UnsupportedVersion(_)) => {
                 Reason::UnsupportedBundleVersion
             }
+            ProcessError::Bundle(BundleError::Unsigned) => Reason::UnsignedBundle,
+            ProcessError::Bundle(BundleError::UnknownIssuer(_)) => Reason::UnknownIssuer,
+            ProcessError::Bundle(BundleError::BadIssuerSignature(_)) => Reason::BadBundleSignature,
             ProcessError::Bundle(_) => Reason::UnopenableBundle,
             ProcessError::Signature(SignatureError::OutsideTolerance { .. }) => {
                 Reason::ExpiredSignature
@@ -75,6 +96,9 @@ impl ProcessError {
             ProcessError::Stripe(StripeApiError::Rejected { .. }) => Reason::StripeRejected,
             ProcessError::Stripe(_) => Reason::StripeUnavailable,
             ProcessError::NoPaymentId { .. } => Reason::NoPaymentId,
+            ProcessError::KeyMode { .. } => Reason::KeyModeMismatch,
+            ProcessError::EventMode { .. } => Reason::EventModeMismatch,
+            ProcessError::IntentMode { .. } => Reason::IntentModeMismatch,
             ProcessError::Ledger(LedgerError::CurrencyMismatch { .. }) => Reason::CurrencyMismatch,
             ProcessError::Ledger(LedgerError::BadPaymentId(_)) => Reason::BadPaymentId,
             ProcessError::Ledger(LedgerError::Refused { .. }) => Reason::LedgerRefused,
@@ -91,6 +115,12 @@ pub enum Reason {
     ForeignBundle,
     UnsupportedBundleVersion,
     UnopenableBundle,
+    UnsignedBundle,
+    UnknownIssuer,
+    BadBundleSignature,
+    KeyModeMismatch,
+    EventModeMismatch,
+    IntentModeMismatch,
     ExpiredSignature,
     BadSignature,
     MalformedBody,
@@ -105,11 +135,17 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 15] = [
+    pub const ALL: [Reason; 21] = [
         Reason::MalformedEnvelope,
         Reason::ForeignBundle,
         Reason::UnsupportedBundleVersion,
         Reason::UnopenableBundle,
+        Reason::UnsignedBundle,
+        Reason::UnknownIssuer,
+        Reason::BadBundleSignature,
+        Reason::KeyModeMismatch,
+        Reason::EventModeMismatch,
+        Reason::IntentModeMismatch,
         Reason::ExpiredSignature,
         Reason::BadSignature,
         Reason::MalformedBody,
@@ -129,6 +165,12 @@ impl Reason {
             Reason::ForeignBundle => "foreign_bundle",
             Reason::UnsupportedBundleVersion => "unsupported_bundle_version",
             Reason::UnopenableBundle => "unopenable_bundle",
+            Reason::UnsignedBundle => "unsigned_bundle",
+            Reason::UnknownIssuer => "unknown_issuer",
+            Reason::BadBundleSignature => "bad_bundle_signature",
+            Reason::KeyModeMismatch => "key_mode_mismatch",
+            Reason::EventModeMismatch => "event_mode_mismatch",
+            Reason::IntentModeMismatch => "intent_mode_mismatch",
             Reason::ExpiredSignature => "expired_signature",
             Reason::BadSignature => "bad_signature",
             Reason::MalformedBody => "malformed_body",

@@ -22,6 +22,8 @@ pub const HANDLED_TYPES: [&str; 3] = [
 pub struct StripeEvent {
     pub id: String,
     pub event_type: String,
+    /// Stripe's `livemode`: whether the event comes from live or test mode (absent: `None`).
+    pub livemode: Option<bool>,
     pub action: Action,
 }
 
@@ -53,6 +55,8 @@ struct RawEvent<'a> {
     id: Cow<'a, str>,
     #[serde(rename = "type", borrow)]
     event_type: Cow<'a, str>,
+    #[serde(default)]
+    livemode: Option<bool>,
     #[serde(borrow)]
     data: RawData<'a>,
 }
@@ -144,6 +148,7 @@ pub fn parse(body: &str) -> Result<StripeEvent, EventError> {
     Ok(StripeEvent {
         id: raw.id.into_owned(),
         event_type: raw.event_type.into_owned(),
+        livemode: raw.livemode,
         action,
     })
 }

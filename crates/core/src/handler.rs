@@ -1,20 +1,24 @@
 //! One message through the pipeline, and the Lambda entry point over a batch.
 //!
-//! envelope -> open bundle -> same subscriber? -> signature -> event -> Stripe lookup -> ledger,
-//! then one structured notice per message saying what happened.
+//! envelope -> open bundle (issuer signature) -> same subscriber? -> key of the deployment's
+//! mode? -> signature -> event (same mode) -> Stripe lookup (same mode) -> ledger, then one
+//! structured notice per message saying what happened.
 
 use std::time::Instant;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use secrecy::ExposeSecret;
 
 use crate::backoff::Backoff;
 use crate::batch::{self, ItemResult, MissingMessageId};
 use crate::bundle_cache::BundleCache;
+use crate::clock;
 use crate::dead_lettering::DeadLetters;
 use crate::envelope::Delivery;
 use crate::error::{FailureClass, ProcessError};
 use crate::event::{self, Action};
 use crate::ledger::{Applied, Credit, Ledger};
+use crate::mode::Mode;
 use crate::sealed::KeySet;
 use crate::signature;
 use crate::stripe_api::StripeApi;
@@ -30,6 +34,8 @@ pub struct Consumer {
     /// `None`: a transient failure comes back after the queue's visibility timeout.
     pub backoff: Option<Backoff>,
     pub tolerance_secs: u64,
+    /// The deployment's Stripe mode: keys, events and PaymentIntents of the other are refused.
+    pub mode: Mode,
     /// Messages of a batch processed at once (FIFO groups still one after another).
     pub concurrency: usize,
 }
@@ -197,11 +203,18 @@ impl Consumer {
         msg: &'m SqsMessage,
         notice: &mut Notice<'m>,
     ) -> Result<Outcome, ProcessError> {
-        let delivery = Delivery::from_sqs(message_id, msg)?;
+        let delivery = Delivery::from_sqs(message_id, msg, clock::now_ms())?;
         notice.subscriber = Some(delivery.subscriber);
 
         let bundle = self.bundles.open(&self.keys, delivery.sealed_bundle)?;
         bundle.ensure_subscriber(delivery.subscriber)?;
+        // Before anything is done with the key: a test key never credits a live deployment.
+        let key_mode = Mode::of_key(bundle.stripe_api_key.expose_secret())
+            .filter(|m| *m == self.mode)
+            .ok_or_else(|| ProcessError::KeyMode {
+                key: Mode::of_key(bundle.stripe_api_key.expose_secret()),
+                deployment: self.mode,
+            })?;
         signature::verify(
             delivery.signature_header,
             delivery.body.as_bytes(),
@@ -214,6 +227,13 @@ impl Consumer {
         let event = event::parse(delivery.body)?;
         notice.event_id = Some(event.id.clone());
         notice.event_type = Some(event.event_type.clone());
+        if event.livemode.map(Mode::of_livemode) != Some(key_mode) {
+            return Err(ProcessError::EventMode {
+                event_id: event.id,
+                livemode: event.livemode,
+                key: key_mode,
+            });
+        }
         let intent_id = match event.action {
             Action::Ignore { why } => return Ok(Outcome::Ignored(why.to_string())),
             Action::LookUp { intent_id } => intent_id,
@@ -224,6 +244,13 @@ impl Consumer {
             .stripe
             .payment_intent(&bundle.stripe_api_key, &intent_id)
             .await?;
+        if intent.livemode.map(Mode::of_livemode) != Some(key_mode) {
+            return Err(ProcessError::IntentMode {
+                intent_id,
+                livemode: intent.livemode,
+                key: key_mode,
+            });
+        }
         let payment_id = intent.metadata.get("id").cloned();
         notice.payment_id = payment_id.clone();
         if !intent.succeeded() {

@@ -4,7 +4,9 @@
 //!
 //! # Layout, in pipeline order
 //! - [`envelope`]: SQS record -> `Delivery` (raw body, signature header, subscriber, receive time, bundle)
-//! - [`sealed`]: open the sealed bundle -> the subscriber's secrets (redacted, zeroized)
+//! - [`sealed`]: open the sealed bundle, check its issuer signature -> the subscriber's secrets
+//!   (redacted, zeroized); [`issuer`]: the operator's signing key that makes bundles
+//!   acceptable
 //! - [`bundle_cache`]: opened bundles kept for warm invocations (bounded, LRU)
 //! - [`signature`]: verify `Stripe-Signature` against the receive time
 //! - [`event`]: Stripe event -> the PaymentIntent to look up, or ignore
@@ -14,12 +16,14 @@
 //! - [`backoff`]: push a transient failure's next delivery out by its receive count
 //! - [`batch`]: per-message outcomes -> partial batch response, FIFO order kept
 //! - [`handler`]: the pipeline for one message, its notice, and the Lambda entry point
-//! - [`config`], [`keystore`], [`error`], [`setup`], [`clock`]: environment, private keys,
-//!   error classes and reasons, wiring, wall-clock time
+//! - [`config`], [`mode`], [`keystore`], [`error`], [`setup`], [`clock`]: environment, live or
+//!   test, private keys, error classes and reasons, wiring, wall-clock time
 
 pub mod envelope;
 
 pub mod sealed;
+
+pub mod issuer;
 
 pub mod bundle_cache;
 
@@ -40,6 +44,8 @@ pub mod batch;
 pub mod handler;
 
 pub mod config;
+
+pub mod mode;
 
 pub mod keystore;
 

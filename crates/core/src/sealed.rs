@@ -1,15 +1,20 @@
-//! Sealed bundles: a subscriber's secrets, sealed to the consumer's X25519 public key.
+//! Sealed bundles: a subscriber's secrets, signed by an operator issuer key and sealed to the
+//! consumer's X25519 public key.
 //!
-//! Wire form (the `sealed-bundle` attribute): `<key id>.<base64 of crypto_box_seal(plaintext)>`.
-//! The key id names which of the consumer's private keys opens it, so keys can be rotated: the
-//! key set holds the old and the new key until every bundle is resealed.
+//! Wire form (the `sealed-bundle` attribute): `<key id>.<base64 of crypto_box_seal(signed)>`,
+//! standard base64 with padding. The key id names which of the consumer's private keys opens
+//! it, so keys can be rotated: the key set holds the old and the new key until every bundle is
+//! resealed.
 //!
-//! Plaintext, JSON: `{"v":1,"subscriber":"…","webhook_secrets":["whsec_…",…],"stripe_api_key":"sk_…"}`.
+//! `signed` is libsodium's combined `crypto_sign` output: the 64-byte Ed25519 signature of the
+//! payload, then the payload. The payload is UTF-8 JSON:
+//! `{"v":2,"issuer":"<issuer key id>","subscriber":"…","webhook_secrets":["whsec_…",…],"stripe_api_key":"sk_…"}`.
 //!
-//! A sealed box is anonymous: anyone holding the public key can make one, so opening proves only
-//! that the bundle was made for us, not by whom. That is why the opened subscriber must equal the
-//! message's `subscriber` attribute, and why bundles come from operator configuration, never
-//! from the HTTP caller.
+//! A sealed box is anonymous: anyone holding the consumer's public key can make one, so opening
+//! proves only that the bundle was made *for* us. The issuer signature proves it was made *by*
+//! the operator: the key set lists the issuers' public keys (their private keys never reach the
+//! consumer), and a bundle whose signature does not verify under the issuer it names is
+//! refused. The opened subscriber must still equal the message's `subscriber` attribute.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,15 +23,18 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use dryoc::classic::crypto_box::{crypto_box_keypair, crypto_box_seal, crypto_box_seal_open};
 use dryoc::classic::crypto_core::crypto_scalarmult_base;
-use dryoc::constants::CRYPTO_BOX_SEALBYTES;
+use dryoc::classic::crypto_sign::crypto_sign_verify_detached;
+use dryoc::constants::{CRYPTO_BOX_SEALBYTES, CRYPTO_SIGN_BYTES};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-/// The plaintext versions this consumer understands.
-pub const BUNDLE_VERSION: u32 = 1;
-/// The key set versions this consumer understands.
-pub const KEYSET_VERSION: u32 = 1;
+use crate::issuer::IssuerKey;
+
+/// The payload version this consumer understands: signed by an issuer.
+pub const BUNDLE_VERSION: u32 = 2;
+/// The key set version this consumer understands: private keys plus trusted issuers.
+pub const KEYSET_VERSION: u32 = 2;
 const MAX_KEY_ID_LEN: usize = 32;
 /// Bundles ride in an 8 KB message attribute; a larger one did not come from us.
 pub const MAX_SEALED_LEN: usize = 8 * 1024;
@@ -39,9 +47,17 @@ pub enum BundleError {
     UnknownKey(String),
     #[error("sealed bundle does not open with key {0:?} (not sealed to it, or tampered with)")]
     CannotOpen(String),
+    #[error(
+        "opened bundle carries no issuer signature: only bundles signed by an operator issuer key are accepted"
+    )]
+    Unsigned,
+    #[error("opened bundle names issuer {0:?}, which the consumer's key set does not trust")]
+    UnknownIssuer(String),
+    #[error("opened bundle's signature does not verify under issuer {0:?}")]
+    BadIssuerSignature(String),
     #[error("opened bundle is not valid JSON of the expected shape ({0})")]
     BadPlaintext(String),
-    #[error("opened bundle has version {0}, this consumer understands version 1")]
+    #[error("opened bundle has version {0}, this consumer understands version 2")]
     UnsupportedVersion(u32),
     #[error("opened bundle holds no webhook signing secret")]
     NoWebhookSecret,
@@ -53,12 +69,19 @@ pub enum BundleError {
 pub enum KeySetError {
     #[error("key set is not valid JSON of the expected shape ({0})")]
     BadJson(String),
-    #[error("key set has version {0}, this consumer understands version 1")]
+    #[error(
+        "key set has version {0}, this consumer understands version 2 (which lists the issuer \
+         keys bundles must be signed by: `payhook keygen --issuer-kid … --add-to` adds one)"
+    )]
     UnsupportedVersion(u32),
     #[error("key set holds no keys")]
     Empty,
+    #[error("key set trusts no issuer key, so no bundle could be accepted")]
+    NoIssuer,
     #[error("key {0:?}: secret_key is not 32 bytes of base64")]
     BadKey(String),
+    #[error("issuer {0:?}: public_key is not 32 bytes of base64")]
+    BadIssuerKey(String),
     #[error("key id {0:?} must be 1-32 characters of A-Z a-z 0-9 _ -")]
     BadKeyId(String),
     #[error("key id {0:?} appears twice")]
@@ -68,14 +91,18 @@ pub enum KeySetError {
 /// A subscriber's opened secrets. Every secret is zeroized on drop and redacted in `Debug`.
 #[derive(Debug)]
 pub struct Bundle {
+    /// The consumer key that opened it.
     pub key_id: String,
+    /// The issuer key that signed it.
+    pub issuer: String,
     pub subscriber: String,
     pub webhook_secrets: Vec<SecretString>,
     pub stripe_api_key: SecretString,
 }
 
 impl Bundle {
-    /// The sealed-box check that matters: the bundle was made for the message's subscriber.
+    /// The bundle was made for the message's subscriber: a signed bundle of one subscriber
+    /// replayed on another's route is refused here.
     pub fn ensure_subscriber(&self, message_subscriber: &str) -> Result<(), BundleError> {
         if self.subscriber == message_subscriber {
             Ok(())
@@ -93,24 +120,49 @@ struct KeyPair {
     secret: Zeroizing<[u8; 32]>,
 }
 
-/// The consumer's private keys by key id, as stored in Secrets Manager.
+/// The consumer's private keys and the issuers it trusts, by key id, as stored in Secrets
+/// Manager.
 pub struct KeySet {
     keys: BTreeMap<String, KeyPair>,
+    issuers: BTreeMap<String, [u8; 32]>,
 }
 
 impl fmt::Debug for KeySet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeySet")
             .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .field("issuers", &self.issuers.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
 
-/// The Secrets Manager document: `{"version":1,"keys":[{"kid":"…","secret_key":"<base64>"}]}`.
+/// The Secrets Manager document:
+/// `{"version":2,"keys":[{"kid":"…","secret_key":"<base64>"}],"issuers":[{"kid":"…","public_key":"<base64>"}]}`.
 #[derive(Serialize, Deserialize)]
 pub struct KeySetDocument {
     pub version: u32,
     pub keys: Vec<KeyDocument>,
+    #[serde(default)]
+    pub issuers: Vec<IssuerDocument>,
+}
+
+impl KeySetDocument {
+    /// A key set of one new consumer key, trusting `issuer`; returns the public key to seal to.
+    pub fn generate(kid: &str, issuer: IssuerDocument) -> Result<([u8; 32], Self), SealError> {
+        let (public, key) = generate_key(kid)?;
+        Ok((
+            public,
+            KeySetDocument {
+                version: KEYSET_VERSION,
+                keys: vec![key],
+                issuers: vec![issuer],
+            },
+        ))
+    }
+
+    pub fn to_json(&self) -> Result<String, SealError> {
+        serde_json::to_string_pretty(self).map_err(|e| SealError::Crypto(e.to_string()))
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -119,6 +171,14 @@ pub struct KeyDocument {
     /// Base64 of the 32-byte X25519 secret key.
     #[serde(serialize_with = "serialize_exposed")]
     pub secret_key: SecretString,
+}
+
+/// A trusted issuer: the public half of an operator's Ed25519 signing key.
+#[derive(Serialize, Deserialize, Clone)]
+pub struct IssuerDocument {
+    pub kid: String,
+    /// Base64 of the 32-byte Ed25519 public key.
+    pub public_key: String,
 }
 
 /// Writing a key set (keygen) is the one place a private key is meant to leave the process.
@@ -135,6 +195,9 @@ impl KeySet {
         }
         if doc.keys.is_empty() {
             return Err(KeySetError::Empty);
+        }
+        if doc.issuers.is_empty() {
+            return Err(KeySetError::NoIssuer);
         }
         let mut keys = BTreeMap::new();
         for key in doc.keys {
@@ -159,7 +222,18 @@ impl KeySet {
                 return Err(KeySetError::DuplicateKeyId(key.kid));
             }
         }
-        Ok(KeySet { keys })
+        let mut issuers = BTreeMap::new();
+        for issuer in doc.issuers {
+            if !is_valid_key_id(&issuer.kid) {
+                return Err(KeySetError::BadKeyId(issuer.kid));
+            }
+            let public = decode_public_key(&issuer.public_key)
+                .ok_or_else(|| KeySetError::BadIssuerKey(issuer.kid.clone()))?;
+            if issuers.insert(issuer.kid.clone(), public).is_some() {
+                return Err(KeySetError::DuplicateKeyId(issuer.kid));
+            }
+        }
+        Ok(KeySet { keys, issuers })
     }
 
     /// The public key to seal to, by key id.
@@ -171,7 +245,12 @@ impl KeySet {
         self.keys.keys().map(String::as_str)
     }
 
-    /// Opens a bundle in wire form. Does not check the subscriber: see [`Bundle::ensure_subscriber`].
+    pub fn issuer_ids(&self) -> impl Iterator<Item = &str> {
+        self.issuers.keys().map(String::as_str)
+    }
+
+    /// Opens a bundle in wire form and checks its issuer signature. Does not check the
+    /// subscriber: see [`Bundle::ensure_subscriber`].
     pub fn open(&self, sealed: &str) -> Result<Bundle, BundleError> {
         if sealed.len() > MAX_SEALED_LEN {
             return Err(BundleError::Malformed("longer than 8 KB"));
@@ -194,41 +273,76 @@ impl KeySet {
             .keys
             .get(kid)
             .ok_or_else(|| BundleError::UnknownKey(kid.to_string()))?;
-        let mut plaintext = Zeroizing::new(vec![0u8; ciphertext.len() - CRYPTO_BOX_SEALBYTES]);
-        crypto_box_seal_open(&mut plaintext, &ciphertext, &key.public, &key.secret)
+        let mut opened = Zeroizing::new(vec![0u8; ciphertext.len() - CRYPTO_BOX_SEALBYTES]);
+        crypto_box_seal_open(&mut opened, &ciphertext, &key.public, &key.secret)
             .map_err(|_| BundleError::CannotOpen(kid.to_string()))?;
-        parse_plaintext(kid, &plaintext)
+        let payload = self.verify_issuer(&opened)?;
+        parse_payload(kid, payload)
+    }
+
+    /// Splits `signature || payload` and checks the signature under the issuer the payload
+    /// names. The name is read before the signature is checked only to pick the key: a payload
+    /// naming an issuer it was not signed by fails verification under that issuer's key.
+    fn verify_issuer<'b>(&self, opened: &'b [u8]) -> Result<&'b [u8], BundleError> {
+        // An unsigned (version 1) bundle is plain JSON. Ed25519 signatures are binary, so a
+        // signed one practically never parses as JSON; this only names the failure.
+        if serde_json::from_slice::<serde::de::IgnoredAny>(opened).is_ok() {
+            return Err(BundleError::Unsigned);
+        }
+        if opened.len() <= CRYPTO_SIGN_BYTES {
+            return Err(BundleError::Unsigned);
+        }
+        let (signature, payload) = opened.split_at(CRYPTO_SIGN_BYTES);
+        let header: PayloadHeader = serde_json::from_slice(payload)
+            .map_err(|e| BundleError::BadPlaintext(describe_json_error(&e)))?;
+        if header.v != BUNDLE_VERSION {
+            return Err(BundleError::UnsupportedVersion(header.v));
+        }
+        let issuer = header.issuer.unwrap_or_default();
+        let public = self
+            .issuers
+            .get(&issuer)
+            .ok_or_else(|| BundleError::UnknownIssuer(truncated(&issuer)))?;
+        let signature: &[u8; CRYPTO_SIGN_BYTES] = signature
+            .try_into()
+            .map_err(|_| BundleError::Malformed("signature is not 64 bytes"))?;
+        crypto_sign_verify_detached(signature, payload, public)
+            .map_err(|_| BundleError::BadIssuerSignature(issuer))?;
+        Ok(payload)
     }
 }
 
+/// An attacker chooses the issuer name; keep what goes into errors and logs short.
+fn truncated(s: &str) -> String {
+    s.chars().take(MAX_KEY_ID_LEN).collect()
+}
+
 #[derive(Deserialize)]
-struct VersionOnly {
+struct PayloadHeader {
     v: u32,
+    issuer: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PlaintextV1 {
+struct Payload {
     #[allow(dead_code)]
     v: u32,
+    issuer: String,
     subscriber: String,
     webhook_secrets: Vec<SecretString>,
     stripe_api_key: SecretString,
 }
 
-fn parse_plaintext(kid: &str, plaintext: &[u8]) -> Result<Bundle, BundleError> {
-    let version: VersionOnly = serde_json::from_slice(plaintext)
-        .map_err(|e| BundleError::BadPlaintext(describe_json_error(&e)))?;
-    if version.v != BUNDLE_VERSION {
-        return Err(BundleError::UnsupportedVersion(version.v));
-    }
-    let p: PlaintextV1 = serde_json::from_slice(plaintext)
+fn parse_payload(kid: &str, payload: &[u8]) -> Result<Bundle, BundleError> {
+    let p: Payload = serde_json::from_slice(payload)
         .map_err(|e| BundleError::BadPlaintext(describe_json_error(&e)))?;
     if p.webhook_secrets.is_empty() {
         return Err(BundleError::NoWebhookSecret);
     }
     Ok(Bundle {
         key_id: kid.to_string(),
+        issuer: p.issuer,
         subscriber: p.subscriber,
         webhook_secrets: p.webhook_secrets,
         stripe_api_key: p.stripe_api_key,
@@ -256,12 +370,20 @@ pub fn is_valid_key_id(kid: &str) -> bool {
 }
 
 /// What an operator seals for a subscriber.
-#[derive(Serialize)]
 pub struct BundlePlaintext<'a> {
-    pub v: u32,
     pub subscriber: &'a str,
     pub webhook_secrets: &'a [&'a str],
     pub stripe_api_key: &'a str,
+}
+
+/// The payload as signed: the plaintext, its version and the issuer's key id.
+#[derive(Serialize)]
+struct SignedPayload<'a> {
+    v: u32,
+    issuer: &'a str,
+    subscriber: &'a str,
+    webhook_secrets: &'a [&'a str],
+    stripe_api_key: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -276,11 +398,13 @@ pub enum SealError {
     Crypto(String),
 }
 
-/// Seals a bundle to `public_key` and returns it in wire form. Same output format as libsodium's
-/// `crypto_box_seal`, so any libsodium binding can produce bundles too.
+/// Signs a bundle with `issuer`, seals it to `public_key` and returns it in wire form. The
+/// output is libsodium's `crypto_sign` inside `crypto_box_seal`, so any libsodium binding can
+/// produce bundles too (README: Bundle format).
 pub fn seal(
     public_key: &[u8; 32],
     kid: &str,
+    issuer: &IssuerKey,
     bundle: &BundlePlaintext<'_>,
 ) -> Result<String, SealError> {
     if !is_valid_key_id(kid) {
@@ -292,10 +416,25 @@ pub fn seal(
     if bundle.webhook_secrets.is_empty() {
         return Err(SealError::NoWebhookSecret);
     }
-    let plaintext =
-        Zeroizing::new(serde_json::to_vec(bundle).map_err(|e| SealError::Crypto(e.to_string()))?);
+    let payload = Zeroizing::new(
+        serde_json::to_vec(&SignedPayload {
+            v: BUNDLE_VERSION,
+            issuer: issuer.kid(),
+            subscriber: bundle.subscriber,
+            webhook_secrets: bundle.webhook_secrets,
+            stripe_api_key: bundle.stripe_api_key,
+        })
+        .map_err(|e| SealError::Crypto(e.to_string()))?,
+    );
+    let signed = issuer.sign(&payload)?;
+    seal_raw(public_key, kid, &signed)
+}
+
+/// `<kid>.<base64 of crypto_box_seal(plaintext)>`, whatever the plaintext: [`seal`]'s last step,
+/// and how the tests make the bundles an attacker could make.
+pub fn seal_raw(public_key: &[u8; 32], kid: &str, plaintext: &[u8]) -> Result<String, SealError> {
     let mut ciphertext = vec![0u8; plaintext.len() + CRYPTO_BOX_SEALBYTES];
-    crypto_box_seal(&mut ciphertext, &plaintext, public_key)
+    crypto_box_seal(&mut ciphertext, plaintext, public_key)
         .map_err(|e| SealError::Crypto(e.to_string()))?;
     Ok(format!("{kid}.{}", B64.encode(ciphertext)))
 }
@@ -329,7 +468,15 @@ pub fn decode_public_key(b64: &str) -> Option<[u8; 32]> {
 mod tests {
     use super::*;
 
-    fn keyset_with(kids: &[&str]) -> (KeySet, Vec<[u8; 32]>) {
+    struct Keys {
+        set: KeySet,
+        publics: Vec<[u8; 32]>,
+        issuer: IssuerKey,
+    }
+
+    /// A key set with consumer keys `kids`, trusting one issuer, `op`.
+    fn keyset_with(kids: &[&str]) -> Keys {
+        let issuer = IssuerKey::generate("op").unwrap();
         let mut publics = Vec::new();
         let mut keys = Vec::new();
         for kid in kids {
@@ -337,31 +484,47 @@ mod tests {
             publics.push(public);
             keys.push(doc);
         }
-        let json = serde_json::to_string(&KeySetDocument { version: 1, keys }).unwrap();
-        (KeySet::from_json(&json).unwrap(), publics)
+        let json = serde_json::to_string(&KeySetDocument {
+            version: KEYSET_VERSION,
+            keys,
+            issuers: vec![issuer.trust()],
+        })
+        .unwrap();
+        Keys {
+            set: KeySet::from_json(&json).unwrap(),
+            publics,
+            issuer,
+        }
     }
 
     fn plaintext<'a>(subscriber: &'a str, secrets: &'a [&'a str]) -> BundlePlaintext<'a> {
         BundlePlaintext {
-            v: 1,
             subscriber,
             webhook_secrets: secrets,
             stripe_api_key: "sk_test_123",
         }
     }
 
+    /// Signs `payload` with `issuer` and seals it to key `k1`, bypassing [`seal`]'s checks.
+    fn sign_and_seal(k: &Keys, issuer: &IssuerKey, payload: &str) -> String {
+        let signed = issuer.sign(payload.as_bytes()).unwrap();
+        seal_raw(&k.publics[0], "k1", &signed).unwrap()
+    }
+
     #[test]
-    fn seal_then_open_round_trips() {
-        let (keys, publics) = keyset_with(&["k1"]);
+    fn seal_then_open_round_trips_and_names_the_issuer() {
+        let k = keyset_with(&["k1"]);
         let sealed = seal(
-            &publics[0],
+            &k.publics[0],
             "k1",
+            &k.issuer,
             &plaintext("acme", &["whsec_a", "whsec_b"]),
         )
         .unwrap();
-        let b = keys.open(&sealed).unwrap();
+        let b = k.set.open(&sealed).unwrap();
         assert_eq!(b.subscriber, "acme");
         assert_eq!(b.key_id, "k1");
+        assert_eq!(b.issuer, "op");
         assert_eq!(b.webhook_secrets.len(), 2);
         assert_eq!(b.webhook_secrets[1].expose_secret(), "whsec_b");
         assert_eq!(b.stripe_api_key.expose_secret(), "sk_test_123");
@@ -377,10 +540,16 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_secrets() {
-        let (keys, publics) = keyset_with(&["k1"]);
-        let sealed = seal(&publics[0], "k1", &plaintext("acme", &["whsec_a"])).unwrap();
-        let b = keys.open(&sealed).unwrap();
-        let shown = format!("{b:?} {keys:?}");
+        let k = keyset_with(&["k1"]);
+        let sealed = seal(
+            &k.publics[0],
+            "k1",
+            &k.issuer,
+            &plaintext("acme", &["whsec_a"]),
+        )
+        .unwrap();
+        let b = k.set.open(&sealed).unwrap();
+        let shown = format!("{b:?} {:?} {:?}", k.set, k.issuer);
         assert!(!shown.contains("whsec_a"), "{shown}");
         assert!(!shown.contains("sk_test_123"), "{shown}");
         assert!(shown.contains("acme") && shown.contains("k1"), "{shown}");
@@ -388,44 +557,110 @@ mod tests {
 
     #[test]
     fn rotation_opens_bundles_sealed_to_either_key() {
-        let (keys, publics) = keyset_with(&["old", "new"]);
-        for (kid, public) in [("old", publics[0]), ("new", publics[1])] {
-            let sealed = seal(&public, kid, &plaintext("acme", &["whsec_a"])).unwrap();
-            assert_eq!(keys.open(&sealed).unwrap().key_id, kid);
+        let k = keyset_with(&["old", "new"]);
+        for (kid, public) in [("old", k.publics[0]), ("new", k.publics[1])] {
+            let sealed = seal(&public, kid, &k.issuer, &plaintext("acme", &["whsec_a"])).unwrap();
+            assert_eq!(k.set.open(&sealed).unwrap().key_id, kid);
         }
     }
 
     #[test]
     fn wrong_key_unknown_key_and_tampering_are_told_apart() {
-        let (keys, _) = keyset_with(&["k1"]);
-        let (_, other_publics) = keyset_with(&["k1"]);
-        let foreign = seal(&other_publics[0], "k1", &plaintext("acme", &["whsec_a"])).unwrap();
+        let k = keyset_with(&["k1"]);
+        let other = keyset_with(&["k1"]);
+        let foreign = seal(
+            &other.publics[0],
+            "k1",
+            &k.issuer,
+            &plaintext("acme", &["whsec_a"]),
+        )
+        .unwrap();
         assert_eq!(
-            keys.open(&foreign).unwrap_err(),
+            k.set.open(&foreign).unwrap_err(),
             BundleError::CannotOpen("k1".into())
         );
 
         let unknown = foreign.replacen("k1", "k9", 1);
         assert_eq!(
-            keys.open(&unknown).unwrap_err(),
+            k.set.open(&unknown).unwrap_err(),
             BundleError::UnknownKey("k9".into())
         );
 
-        let (keys, publics) = keyset_with(&["k1"]);
-        let sealed = seal(&publics[0], "k1", &plaintext("acme", &["whsec_a"])).unwrap();
+        let sealed = seal(
+            &k.publics[0],
+            "k1",
+            &k.issuer,
+            &plaintext("acme", &["whsec_a"]),
+        )
+        .unwrap();
         let mut raw = B64.decode(&sealed[3..]).unwrap();
         let last = raw.len() - 1;
         raw[last] ^= 1;
         let tampered = format!("k1.{}", B64.encode(raw));
         assert_eq!(
-            keys.open(&tampered).unwrap_err(),
+            k.set.open(&tampered).unwrap_err(),
             BundleError::CannotOpen("k1".into())
+        );
+    }
+
+    /// What anyone holding the consumer's public key can make: each is refused, with its own
+    /// error.
+    #[test]
+    fn bundles_not_signed_by_a_trusted_issuer_are_refused() {
+        let k = keyset_with(&["k1"]);
+        let good = r#"{"v":2,"issuer":"op","subscriber":"acme","webhook_secrets":["whsec_a"],"stripe_api_key":"sk_test_1"}"#;
+        assert!(k.set.open(&sign_and_seal(&k, &k.issuer, good)).is_ok());
+
+        // Unsigned: the old format, or the new payload without a signature.
+        let v1 = r#"{"v":1,"subscriber":"acme","webhook_secrets":["whsec_a"],"stripe_api_key":"sk_test_1"}"#;
+        for unsigned in [v1, good, "{}", "x"] {
+            assert_eq!(
+                k.set
+                    .open(&seal_raw(&k.publics[0], "k1", unsigned.as_bytes()).unwrap())
+                    .unwrap_err(),
+                BundleError::Unsigned,
+                "{unsigned}"
+            );
+        }
+
+        // Signed by a key the key set does not trust, under a name it does not know or under
+        // the trusted issuer's own name.
+        let stranger = IssuerKey::generate("mallory").unwrap();
+        let claims_mallory = good.replace(r#""issuer":"op""#, r#""issuer":"mallory""#);
+        assert_eq!(
+            k.set
+                .open(&sign_and_seal(&k, &stranger, &claims_mallory))
+                .unwrap_err(),
+            BundleError::UnknownIssuer("mallory".into())
+        );
+        assert_eq!(
+            k.set.open(&sign_and_seal(&k, &stranger, good)).unwrap_err(),
+            BundleError::BadIssuerSignature("op".into())
+        );
+        let no_issuer = good.replace(r#""issuer":"op","#, "");
+        assert_eq!(
+            k.set
+                .open(&sign_and_seal(&k, &k.issuer, &no_issuer))
+                .unwrap_err(),
+            BundleError::UnknownIssuer(String::new())
+        );
+
+        // The trusted issuer's signature over other bytes: the subscriber swapped after signing.
+        let signed = k.issuer.sign(good.as_bytes()).unwrap();
+        let mut swapped = signed.to_vec();
+        let at = swapped.len() - good.len() + good.find("acme").unwrap();
+        swapped[at..at + 4].copy_from_slice(b"evil");
+        assert_eq!(
+            k.set
+                .open(&seal_raw(&k.publics[0], "k1", &swapped).unwrap())
+                .unwrap_err(),
+            BundleError::BadIssuerSignature("op".into())
         );
     }
 
     #[test]
     fn malformed_wire_forms() {
-        let (keys, _) = keyset_with(&["k1"]);
+        let k = keyset_with(&["k1"]);
         for bad in [
             "",
             "nodot",
@@ -435,68 +670,78 @@ mod tests {
             &"k".repeat(9000),
         ] {
             assert!(
-                matches!(keys.open(bad), Err(BundleError::Malformed(_))),
+                matches!(k.set.open(bad), Err(BundleError::Malformed(_))),
                 "{bad:.20}"
             );
         }
     }
 
     #[test]
-    fn plaintext_versions_and_shapes() {
-        let (keys, publics) = keyset_with(&["k1"]);
-        let raw_seal = |json: &str| {
-            let mut c = vec![0u8; json.len() + CRYPTO_BOX_SEALBYTES];
-            crypto_box_seal(&mut c, json.as_bytes(), &publics[0]).unwrap();
-            format!("k1.{}", B64.encode(c))
-        };
+    fn payload_versions_and_shapes() {
+        let k = keyset_with(&["k1"]);
+        let open = |payload: &str| k.set.open(&sign_and_seal(&k, &k.issuer, payload));
         assert_eq!(
-            keys.open(&raw_seal(r#"{"v":2,"anything":true}"#))
-                .unwrap_err(),
-            BundleError::UnsupportedVersion(2)
+            open(r#"{"v":3,"issuer":"op","anything":true}"#).unwrap_err(),
+            BundleError::UnsupportedVersion(3)
         );
         assert_eq!(
-            keys.open(&raw_seal(
-                r#"{"v":1,"subscriber":"a","webhook_secrets":[],"stripe_api_key":"sk_x"}"#
-            ))
-            .unwrap_err(),
+            open(r#"{"v":2,"issuer":"op","subscriber":"a","webhook_secrets":[],"stripe_api_key":"sk_x"}"#)
+                .unwrap_err(),
             BundleError::NoWebhookSecret
         );
         // The error must not echo the secret that had the wrong type.
-        let err = keys
-            .open(&raw_seal(
-                r#"{"v":1,"subscriber":"a","webhook_secrets":"whsec_leak","stripe_api_key":"sk_x"}"#,
-            ))
-            .unwrap_err();
+        let err = open(
+            r#"{"v":2,"issuer":"op","subscriber":"a","webhook_secrets":"whsec_leak","stripe_api_key":"sk_x"}"#,
+        )
+        .unwrap_err();
         assert!(matches!(err, BundleError::BadPlaintext(_)));
         assert!(!err.to_string().contains("whsec_leak"), "{err}");
         assert!(matches!(
-            keys.open(&raw_seal("not json")).unwrap_err(),
+            open("not json").unwrap_err(),
             BundleError::BadPlaintext(_)
         ));
     }
 
     #[test]
     fn key_set_rejects_bad_documents() {
+        let (_, doc) = generate_key("k1").unwrap();
+        let key = doc.secret_key.expose_secret().to_string();
+        let issuer = IssuerKey::generate("op").unwrap().trust().public_key;
         for (json, want) in [
-            ("{", "not valid JSON"),
-            (r#"{"version":2,"keys":[]}"#, "version 2"),
-            (r#"{"version":1,"keys":[]}"#, "no keys"),
+            ("{".to_string(), "not valid JSON"),
             (
-                r#"{"version":1,"keys":[{"kid":"k1","secret_key":"AAAA"}]}"#,
+                format!(r#"{{"version":1,"keys":[{{"kid":"k1","secret_key":"{key}"}}]}}"#),
+                "version 1",
+            ),
+            (r#"{"version":2,"keys":[]}"#.to_string(), "no keys"),
+            (
+                format!(r#"{{"version":2,"keys":[{{"kid":"k1","secret_key":"{key}"}}]}}"#),
+                "no issuer",
+            ),
+            (
+                format!(
+                    r#"{{"version":2,"keys":[{{"kid":"k1","secret_key":"AAAA"}}],"issuers":[{{"kid":"op","public_key":"{issuer}"}}]}}"#
+                ),
                 "not 32 bytes",
             ),
             (
-                r#"{"version":1,"keys":[{"kid":"k 1","secret_key":"AAAA"}]}"#,
+                format!(
+                    r#"{{"version":2,"keys":[{{"kid":"k 1","secret_key":"{key}"}}],"issuers":[{{"kid":"op","public_key":"{issuer}"}}]}}"#
+                ),
                 "must be 1-32",
             ),
+            (
+                format!(
+                    r#"{{"version":2,"keys":[{{"kid":"k1","secret_key":"{key}"}}],"issuers":[{{"kid":"op","public_key":"AAAA"}}]}}"#
+                ),
+                "issuer \"op\": public_key is not 32 bytes",
+            ),
         ] {
-            let err = KeySet::from_json(json).unwrap_err().to_string();
+            let err = KeySet::from_json(&json).unwrap_err().to_string();
             assert!(err.contains(want), "{json}: {err}");
         }
-        let (_, doc) = generate_key("k1").unwrap();
-        let key = doc.secret_key.expose_secret().to_string();
         let twice = format!(
-            r#"{{"version":1,"keys":[{{"kid":"k1","secret_key":"{key}"}},{{"kid":"k1","secret_key":"{key}"}}]}}"#
+            r#"{{"version":2,"keys":[{{"kid":"k1","secret_key":"{key}"}},{{"kid":"k1","secret_key":"{key}"}}],"issuers":[{{"kid":"op","public_key":"{issuer}"}}]}}"#
         );
         assert!(matches!(
             KeySet::from_json(&twice),
@@ -504,15 +749,16 @@ mod tests {
         ));
     }
 
-    /// A bundle sealed by real libsodium (PyNaCl's `SealedBox`), not by dryoc: see
-    /// `scripts/make-libsodium-fixture.py`, which wrote the fixture.
+    /// A bundle signed and sealed by real libsodium (PyNaCl's `SigningKey` and `SealedBox`),
+    /// not by dryoc: see `scripts/make-libsodium-fixture.py`, which wrote the fixture.
     #[test]
-    fn opens_a_bundle_sealed_by_libsodium() {
+    fn opens_and_verifies_a_bundle_made_by_libsodium() {
         #[derive(Deserialize)]
         struct Fixture {
             keyset: serde_json::Value,
             public_key: String,
             sealed_bundle: String,
+            issuer: String,
             subscriber: String,
             webhook_secrets: Vec<String>,
             stripe_api_key: String,
@@ -526,6 +772,7 @@ mod tests {
             Some(f.public_key)
         );
         let b = keys.open(&f.sealed_bundle).unwrap();
+        assert_eq!(b.issuer, f.issuer);
         assert_eq!(b.subscriber, f.subscriber);
         let secrets: Vec<&str> = b
             .webhook_secrets

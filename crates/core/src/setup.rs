@@ -78,6 +78,7 @@ pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, Setu
             )
         }),
         tolerance_secs: config.tolerance_secs,
+        mode: config.mode,
         concurrency: config.concurrency,
     })
 }

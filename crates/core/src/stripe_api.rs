@@ -42,6 +42,9 @@ pub struct PaymentIntentView {
     pub currency: String,
     #[serde(default)]
     pub metadata: HashMap<String, String>,
+    /// Stripe's `livemode` (absent: `None`, which matches no key's mode).
+    #[serde(default)]
+    pub livemode: Option<bool>,
 }
 
 impl PaymentIntentView {

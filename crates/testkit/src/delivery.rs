@@ -9,6 +9,7 @@ use payhook::envelope::{ATTR_RECEIVED_AT, ATTR_SEALED_BUNDLE, ATTR_SIGNATURE, AT
 
 use crate::BoxError;
 use crate::emulators::LOCAL_REGION;
+use crate::route::RoutedAttribute;
 
 /// The account id moto gives every resource.
 pub const LOCAL_ACCOUNT_ID: &str = "123456789012";
@@ -78,23 +79,41 @@ pub async fn send_delivery(
     queue_url: &str,
     spec: &DeliverySpec<'_>,
 ) -> Result<String, BoxError> {
+    let attributes: Vec<RoutedAttribute> = spec
+        .attributes()
+        .into_iter()
+        .map(|(name, value)| RoutedAttribute {
+            name: name.to_string(),
+            data_type: data_type(name).to_string(),
+            value,
+        })
+        .collect();
+    send_routed(aws, queue_url, spec.body, &attributes, spec.subscriber).await
+}
+
+/// Puts a body with these attributes on a queue (in `group` if it is FIFO), as API Gateway's
+/// SQS-SendMessage integration does; returns the message id.
+pub async fn send_routed(
+    aws: &SdkConfig,
+    queue_url: &str,
+    body: &str,
+    attributes: &[RoutedAttribute],
+    group: &str,
+) -> Result<String, BoxError> {
     use aws_sdk_sqs::types::MessageAttributeValue;
     let sqs = aws_sdk_sqs::Client::new(aws);
-    let mut req = sqs
-        .send_message()
-        .queue_url(queue_url)
-        .message_body(spec.body);
-    for (name, value) in spec.attributes() {
+    let mut req = sqs.send_message().queue_url(queue_url).message_body(body);
+    for a in attributes {
         req = req.message_attributes(
-            name,
+            &a.name,
             MessageAttributeValue::builder()
-                .data_type(data_type(name))
-                .string_value(value)
+                .data_type(&a.data_type)
+                .string_value(&a.value)
                 .build()?,
         );
     }
     if queue_url.ends_with(".fifo") {
-        req = req.message_group_id(spec.subscriber);
+        req = req.message_group_id(group);
     }
     let out = req.send().await?;
     Ok(out.message_id().unwrap_or_default().to_string())

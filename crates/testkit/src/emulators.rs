@@ -62,17 +62,6 @@ pub async fn create_tables(
     Ok(())
 }
 
-/// A new key pair as a one-key key set: the public key to seal bundles to, and the key set
-/// document the consumer loads.
-pub fn new_keyset(kid: &str) -> Result<([u8; 32], String), BoxError> {
-    let (public, key) = payhook::sealed::generate_key(kid)?;
-    let json = serde_json::to_string(&payhook::sealed::KeySetDocument {
-        version: 1,
-        keys: vec![key],
-    })?;
-    Ok((public, json))
-}
-
 /// Stores a key set document as a Secrets Manager secret; returns its ARN.
 pub async fn put_keyset_secret(
     aws: &SdkConfig,

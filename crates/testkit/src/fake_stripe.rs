@@ -120,6 +120,7 @@ impl FakeStripe {
         let json = serde_json::json!({
             "id": id, "object": "payment_intent", "amount": 1234, "amount_received": 1234,
             "currency": "eur", "status": "succeeded", "metadata": {"id": payment_id},
+            "livemode": false,
         });
         self.intents
             .lock()

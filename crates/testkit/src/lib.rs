@@ -2,7 +2,9 @@
 //! tests, the benches and the `payhook dev` commands. Never a dependency of the Lambda.
 //!
 //! - [`emulators`]: what the template creates (tables, key set secret, queues), made on moto
+//! - [`route`]: the template's API Gateway -> SQS mapping, applied to a request as API Gateway does
 //! - [`delivery`]: deliveries shaped as API Gateway queues them and Lambda hands them over
+//! - [`keys`]: a consumer key set, the issuer it trusts, and bundles sealed with them
 //! - [`poller`]: a stand-in for Lambda's SQS event source mapping
 //! - [`localstripe`]: succeeded PaymentIntents on localstripe
 //! - [`fake_stripe`]: a Stripe that fails on demand, for faults no emulator produces
@@ -14,6 +16,10 @@ use std::path::PathBuf;
 pub mod emulators;
 
 pub mod delivery;
+
+pub mod route;
+
+pub mod keys;
 
 pub mod poller;
 

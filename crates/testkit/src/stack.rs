@@ -5,12 +5,12 @@ use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
 use payhook::config::Config;
 use payhook::handler::Consumer;
-use payhook::sealed::{self, BundlePlaintext};
 use payhook::{setup, signature};
 
 pub use payhook::clock::now_ms;
 
 use crate::delivery::DeliverySpec;
+use crate::keys::TestKeys;
 use crate::{SAMPLE_INTENT_ID, emulators, localstripe, repo_path};
 
 pub const SUBSCRIBER: &str = "acme";
@@ -40,12 +40,10 @@ pub struct Stack {
     pub stripe_base: String,
     pub config: Config,
     pub consumer: Consumer,
-    pub kid: String,
-    pub public_key: [u8; 32],
+    /// The consumer's key set (stored in the stack's secret) and the issuer it trusts.
+    pub keys: TestKeys,
     /// The acme bundle with the right secrets.
     pub bundle: String,
-    /// The key set document stored in the secret.
-    pub keyset_json: String,
 }
 
 pub struct Options {
@@ -81,11 +79,11 @@ impl Stack {
             .await
             .expect("create tables on moto");
 
-        let kid = "it-key".to_string();
-        let (public_key, keyset) = emulators::new_keyset(&kid).expect("keygen");
-        let secret_arn = emulators::put_keyset_secret(&aws, &format!("{id}-keys"), &keyset)
-            .await
-            .expect("create secret on moto");
+        let keys = TestKeys::new("it-key");
+        let secret_arn =
+            emulators::put_keyset_secret(&aws, &format!("{id}-keys"), &keys.keyset_json)
+                .await
+                .expect("create secret on moto");
         let dlq_url = if options.with_dlq {
             Some(
                 emulators::create_queue(&aws, &format!("{id}-dlq"))
@@ -112,22 +110,25 @@ impl Stack {
                 .iter()
                 .find(|(k, _)| *k == other)
                 .map(|(_, v)| v.clone())
-                .or_else(|| (other == "STRIPE_TIMEOUT_MS").then(|| "3000".into())),
+                .or_else(|| match other {
+                    "STRIPE_TIMEOUT_MS" => Some("3000".into()),
+                    // localstripe and the keys here are test mode.
+                    "PAYHOOK_MODE" => Some("test".into()),
+                    _ => None,
+                }),
         })
         .expect("config");
         let consumer = setup::consumer(&config, &aws)
             .await
             .expect("consumer loads its keys from Secrets Manager");
-        let bundle = seal_for(&public_key, &kid, SUBSCRIBER, &[WHSEC], API_KEY);
+        let bundle = keys.seal(SUBSCRIBER, &[WHSEC], API_KEY);
         Stack {
             aws,
             stripe_base,
             config,
             consumer,
-            kid,
-            public_key,
+            keys,
             bundle,
-            keyset_json: keyset,
         }
     }
 
@@ -139,7 +140,7 @@ impl Stack {
     }
 
     pub fn seal(&self, subscriber: &str, secrets: &[&str], api_key: &str) -> String {
-        seal_for(&self.public_key, &self.kid, subscriber, secrets, api_key)
+        self.keys.seal(subscriber, secrets, api_key)
     }
 
     /// A succeeded PaymentIntent on localstripe whose metadata.id is `payment_id`.
@@ -200,26 +201,6 @@ impl Stack {
             }
         }
     }
-}
-
-pub fn seal_for(
-    public: &[u8; 32],
-    kid: &str,
-    subscriber: &str,
-    secrets: &[&str],
-    api_key: &str,
-) -> String {
-    sealed::seal(
-        public,
-        kid,
-        &BundlePlaintext {
-            v: 1,
-            subscriber,
-            webhook_secrets: secrets,
-            stripe_api_key: api_key,
-        },
-    )
-    .expect("seal")
 }
 
 /// A sample body from `events/stripe/`, pointed at `intent_id`.

@@ -8,8 +8,8 @@ use secrecy::ExposeSecret;
 use crate::failure::{Failure, Result};
 use crate::input::{mask, read_file, value_or_file};
 
-/// Show what a sealed bundle holds, secrets masked: a debugging aid that needs the private key
-/// set.
+/// Show what a sealed bundle holds and which issuer signed it, secrets masked: a debugging aid
+/// that needs the private key set.
 #[derive(clap::Args)]
 pub struct Args {
     /// The sealed bundle, or @FILE.
@@ -30,6 +30,10 @@ impl Args {
             .map_err(|e| Failure::usage("--bundle", e))?;
         println!("subscriber:      {}", bundle.subscriber);
         println!("key id:          {}", bundle.key_id);
+        println!(
+            "signed by:       issuer {} (signature verified)",
+            bundle.issuer
+        );
         for s in &bundle.webhook_secrets {
             println!("webhook secret:  {}", mask(s.expose_secret()));
         }

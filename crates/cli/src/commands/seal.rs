@@ -1,13 +1,18 @@
-//! `payhook seal`: a subscriber's secrets sealed to the consumer's public key.
+//! `payhook seal`: a subscriber's secrets, signed with the operator's issuer key and sealed to
+//! the consumer's public key.
 
+use std::path::PathBuf;
+
+use payhook::issuer::IssuerKey;
+use payhook::mode::Mode;
 use payhook::sealed::{self, BundlePlaintext};
 
 use crate::failure::{Failure, Result};
-use crate::input::env_secret;
+use crate::input::{env_secret, read_file};
 
-/// Seal a subscriber's secrets to the consumer's public key; prints the sealed bundle.
-/// Secrets come from PAYHOOK_WEBHOOK_SECRETS (comma-separated whsec_… values) and
-/// PAYHOOK_STRIPE_API_KEY.
+/// Sign and seal a subscriber's secrets; prints the sealed bundle. Secrets come from
+/// PAYHOOK_WEBHOOK_SECRETS (comma-separated whsec_… values) and PAYHOOK_STRIPE_API_KEY; the
+/// issuer key from --issuer-key-file or PAYHOOK_ISSUER_KEY (its JSON), never from arguments.
 #[derive(clap::Args)]
 pub struct Args {
     #[arg(long)]
@@ -18,6 +23,14 @@ pub struct Args {
     /// The key id of that public key.
     #[arg(long)]
     kid: String,
+    /// The issuer's private key file, as keygen --issuer-out wrote it. Without it, the key is
+    /// read from PAYHOOK_ISSUER_KEY.
+    #[arg(long)]
+    issuer_key_file: Option<PathBuf>,
+    /// The mode of the deployment this bundle is for: a Stripe key of the other mode is
+    /// refused there, so sealing one is warned about.
+    #[arg(long, default_value = "live", value_parser = ["live", "test"])]
+    mode: String,
 }
 
 impl Args {
@@ -26,6 +39,12 @@ impl Args {
             Failure::usage("--public-key", "is not 32 bytes of base64")
                 .hint("pass the public_key= value keygen printed")
         })?;
+        let issuer = match &self.issuer_key_file {
+            Some(path) => IssuerKey::from_json(&read_file("--issuer-key-file", path)?)
+                .map_err(|e| Failure::usage(format!("--issuer-key-file {}", path.display()), e))?,
+            None => IssuerKey::from_json(&env_secret("PAYHOOK_ISSUER_KEY")?)
+                .map_err(|e| Failure::usage("PAYHOOK_ISSUER_KEY", e))?,
+        };
         let secrets = env_secret("PAYHOOK_WEBHOOK_SECRETS")?;
         let secrets: Vec<&str> = secrets.split(',').map(str::trim).collect();
         if let Some(bad) = secrets.iter().find(|s| !s.starts_with("whsec_")) {
@@ -38,11 +57,24 @@ impl Args {
             ));
         }
         let api_key = env_secret("PAYHOOK_STRIPE_API_KEY")?;
+        let wanted = Mode::parse(&self.mode).unwrap_or(Mode::Live);
+        match Mode::of_key(&api_key) {
+            Some(mode) if mode == wanted => {}
+            Some(mode) => eprintln!(
+                "payhook: warning: PAYHOOK_STRIPE_API_KEY is a {mode} key but --mode is \
+                 {wanted}: a {wanted} deployment refuses every delivery of this bundle \
+                 (key_mode_mismatch)"
+            ),
+            None => eprintln!(
+                "payhook: warning: PAYHOOK_STRIPE_API_KEY is not a sk_/rk_ live or test key: \
+                 every deployment refuses every delivery of this bundle (key_mode_mismatch)"
+            ),
+        }
         let bundle = sealed::seal(
             &public,
             &self.kid,
+            &issuer,
             &BundlePlaintext {
-                v: sealed::BUNDLE_VERSION,
                 subscriber: &self.subscriber,
                 webhook_secrets: &secrets,
                 stripe_api_key: &api_key,

@@ -549,7 +549,7 @@ async fn no_secret_reaches_the_logs_on_any_path() {
         ["credited", "dead_lettered", "duplicate", "retry"],
         "{text}"
     );
-    let private_keys: Vec<String> = [&stack.keyset_json, &down.keyset_json]
+    let private_keys: Vec<String> = [&stack.keys.keyset_json, &down.keys.keyset_json]
         .iter()
         .map(|j| {
             serde_json::from_str::<serde_json::Value>(j).unwrap()["keys"][0]["secret_key"]

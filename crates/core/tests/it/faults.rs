@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use payhook::handler::Consumer;
-use payhook::sealed::KeySet;
 use payhook::stripe_api::StripeApi;
 use payhook::{dead_lettering::DeadLetters, ledger::Ledger};
 use payhook_testkit::delivery::{self, sqs_event};
@@ -37,7 +36,7 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
     // The same consumer with one dependency unreachable: its ledger on `ledger_aws`, its DLQ (if
     // any) behind `dead_letters`.
     let with = |ledger_aws: &aws_config::SdkConfig, dead_letters: Option<DeadLetters>| Consumer {
-        keys: KeySet::from_json(&stack.keyset_json).expect("key set"),
+        keys: stack.keys.key_set(),
         bundles: Default::default(),
         stripe: StripeApi::new(&stripe.base, Duration::from_millis(500)).expect("stripe client"),
         ledger: Ledger::new(
@@ -49,6 +48,7 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
         dead_letters,
         backoff: None,
         tolerance_secs: 300,
+        mode: stack.config.mode,
         concurrency: 10,
     };
     let dynamo_down = with(&dead_aws, None);

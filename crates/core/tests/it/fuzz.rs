@@ -7,6 +7,7 @@ use base64::Engine;
 use payhook::envelope::{self, Delivery};
 use payhook::sealed::{self, BundlePlaintext, KeySet};
 use payhook::signature::{self, SignatureHeader};
+use payhook_testkit::keys::TestKeys;
 use proptest::prelude::*;
 use secrecy::SecretString;
 
@@ -18,10 +19,13 @@ fn config() -> ProptestConfig {
     ProptestConfig::with_cases(cases)
 }
 
+static KEYS: std::sync::LazyLock<TestKeys> = std::sync::LazyLock::new(|| TestKeys::new("fz"));
+
 fn keyset() -> (KeySet, [u8; 32]) {
-    let (public, json) = payhook_testkit::emulators::new_keyset("fz").unwrap();
-    (KeySet::from_json(&json).unwrap(), public)
+    (KEYS.key_set(), KEYS.public)
 }
+
+const NOW_MS: i64 = 1_764_000_000_000;
 
 /// Strings that look a little like what arrives, and a lot like what should not.
 fn text() -> impl Strategy<Value = String> {
@@ -45,19 +49,25 @@ proptest! {
             Just(envelope::ATTR_RECEIVED_AT.to_string()),
             Just(envelope::ATTR_SEALED_BUNDLE.to_string()),
             text(),
-        ], proptest::option::of(text())), 0..6),
+        ], proptest::option::of(text()), prop_oneof![Just("String".to_string()), Just("Number".to_string()), text()]), 0..6),
     ) {
         let mut m = SqsMessage::default();
         m.body = body;
-        for (name, value) in attrs {
+        for (name, value, data_type) in attrs {
             let mut a = SqsMessageAttribute::default();
             a.string_value = value;
+            a.data_type = Some(data_type);
             m.message_attributes.insert(name, a);
         }
-        if let Ok(d) = Delivery::from_sqs("m", &m) {
+        if let Ok(d) = Delivery::from_sqs("m", &m, NOW_MS) {
             prop_assert!(d.body.len() <= envelope::MAX_BODY_BYTES);
             prop_assert!(envelope::is_valid_subscriber(d.subscriber));
             prop_assert!(d.received_at_ms >= 1_000_000_000_000);
+            prop_assert!(d.received_at_ms <= NOW_MS + envelope::MAX_CLOCK_SKEW_MS);
+            prop_assert!(d.signature_header.bytes().all(|b| b"0123456789abcdeftv=,".contains(&b)));
+            for name in m.message_attributes.keys() {
+                prop_assert!(envelope::KNOWN_ATTRIBUTES.iter().any(|(known, _)| known == name));
+            }
         }
     }
 
@@ -93,17 +103,22 @@ proptest! {
     #[test]
     fn bundle_opener_never_panics_on_sealed_plaintext(plaintext in text()) {
         let (keys, public) = keyset();
-        let mut c = vec![0u8; plaintext.len() + dryoc::constants::CRYPTO_BOX_SEALBYTES];
-        dryoc::classic::crypto_box::crypto_box_seal(&mut c, plaintext.as_bytes(), &public).unwrap();
-        let wire = format!("fz.{}", base64::engine::general_purpose::STANDARD.encode(&c));
-        let _ = keys.open(&wire);
+        let wire = sealed::seal_raw(&public, "fz", plaintext.as_bytes()).unwrap();
+        prop_assert!(keys.open(&wire).is_err(), "an unsigned plaintext never opens");
+    }
+
+    #[test]
+    fn bundle_opener_never_panics_on_signed_payloads(payload in text()) {
+        let (keys, public) = keyset();
+        let signed = KEYS.issuer.sign(payload.as_bytes()).unwrap();
+        let _ = keys.open(&sealed::seal_raw(&public, "fz", &signed).unwrap());
     }
 
     #[test]
     fn sealed_bundles_round_trip(subscriber in "[A-Za-z0-9_-]{1,64}", secrets in proptest::collection::vec("whsec_[A-Za-z0-9]{1,40}", 1..4), key in "sk_test_[A-Za-z0-9]{1,60}") {
         let (keys, public) = keyset();
         let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-        let wire = sealed::seal(&public, "fz", &BundlePlaintext { v: 1, subscriber: &subscriber, webhook_secrets: &refs, stripe_api_key: &key }).unwrap();
+        let wire = sealed::seal(&public, "fz", &KEYS.issuer, &BundlePlaintext { subscriber: &subscriber, webhook_secrets: &refs, stripe_api_key: &key }).unwrap();
         let b = keys.open(&wire).unwrap();
         prop_assert_eq!(b.subscriber, subscriber);
         prop_assert_eq!(b.webhook_secrets.len(), secrets.len());

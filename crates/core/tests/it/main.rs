@@ -4,6 +4,7 @@
 
 mod consumer;
 mod faults;
+mod forgery;
 mod fuzz;
 mod samples;
 mod template;

@@ -21,7 +21,8 @@ fn check(name: &str) -> (Result<i64, SignatureError>, event::StripeEvent) {
     assert_eq!(sqs.records.len(), 1, "{name}");
     let msg = &sqs.records[0];
     let id = msg.message_id.as_deref().expect("message id");
-    let delivery = Delivery::from_sqs(id, msg).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let delivery = Delivery::from_sqs(id, msg, payhook::clock::now_ms())
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     let bundle = keys
         .open(delivery.sealed_bundle)
         .unwrap_or_else(|e| panic!("{name}: {e}"));

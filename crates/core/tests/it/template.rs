@@ -5,25 +5,18 @@
 use payhook::envelope::{ATTR_RECEIVED_AT, ATTR_SEALED_BUNDLE, ATTR_SIGNATURE, ATTR_SUBSCRIBER};
 use payhook::ledger::schema;
 use payhook_testkit::repo_path;
+use payhook_testkit::route::RouteMapping;
 
 fn template() -> String {
     let path = repo_path("template.yaml");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
-/// The folded JSON block under `MessageAttributes: !Sub` (up to the Sub's variable map).
+/// The route's `MessageAttributes` JSON, placeholders in.
 fn message_attributes_json(t: &str) -> serde_json::Value {
-    let start = t
-        .find("MessageAttributes: !Sub")
-        .expect("template maps MessageAttributes");
-    let block: Vec<&str> = t[start..]
-        .lines()
-        .skip(2) // the key line and the `- >-` line
-        .take_while(|l| !l.trim_start().starts_with("- "))
-        .map(str::trim)
-        .collect();
-    let json = block.join(" ");
-    serde_json::from_str(&json)
+    let route = RouteMapping::from_template(t).expect("template maps MessageAttributes");
+    let json = route.json_template();
+    serde_json::from_str(json)
         .unwrap_or_else(|e| panic!("MessageAttributes is not JSON ({e}): {json}"))
 }
 

@@ -67,6 +67,8 @@ impl Args {
         println!("KEYSET_SECRET_ID={arn}");
         println!("DEAD_LETTER_QUEUE_URL={dlq_url}");
         println!("QUEUE_URL={queue_url}");
+        // localstripe and the demo keys are test mode.
+        println!("PAYHOOK_MODE=test");
         Ok(())
     }
 }
