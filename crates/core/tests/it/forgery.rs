@@ -10,7 +10,7 @@ use payhook_testkit::emulators;
 use payhook_testkit::localstripe::create_succeeded_intent;
 use payhook_testkit::logs::Logs;
 use payhook_testkit::poller;
-use payhook_testkit::route::RouteMapping;
+use payhook_testkit::route::{RouteMapping, RoutedAttribute};
 use payhook_testkit::stack::*;
 
 const ATTACKER_WHSEC: &str = "whsec_attacker_own_secret";
@@ -325,6 +325,28 @@ async fn the_routes_own_mapping_is_accepted_and_injected_headers_are_refused() {
         "each injection still splices into JSON"
     );
 
+    // Shapes SQS itself accepts from a sender who bypasses the route: a custom data type, and a
+    // name differing only in case (SQS names are case-sensitive, so both reach the consumer).
+    let mut custom_type = genuine.clone();
+    for a in custom_type
+        .iter_mut()
+        .filter(|a| a.name == "stripe-signature")
+    {
+        a.data_type = "String.stripe".into();
+    }
+    let mut cased_twin = genuine.clone();
+    cased_twin.push(RoutedAttribute {
+        name: "Subscriber".into(),
+        data_type: "String".into(),
+        value: "globex".into(),
+    });
+    for attrs in [&custom_type, &cased_twin] {
+        send_routed(&stack.aws, &queue, &body, attrs, SUBSCRIBER)
+            .await
+            .expect("moto accepts the shape");
+    }
+    let expected = 1 + injections.len() + 2;
+
     let sqs = aws_sdk_sqs::Client::new(&stack.aws);
     let (logs, _guard) = Logs::capture();
     let mut handled = 0;
@@ -333,11 +355,11 @@ async fn the_routes_own_mapping_is_accepted_and_injected_headers_are_refused() {
             .await
             .expect("poll");
         handled += polled.deleted;
-        if handled > injections.len() {
+        if handled >= expected {
             break;
         }
     }
-    assert_eq!(handled, 1 + injections.len(), "every message was handled");
+    assert_eq!(handled, expected, "every message was handled");
     let record = stack
         .record(SUBSCRIBER, "order-route-1")
         .await
@@ -350,6 +372,7 @@ async fn the_routes_own_mapping_is_accepted_and_injected_headers_are_refused() {
         .collect();
     reasons.sort();
     let mut want: Vec<&str> = injections.iter().map(|(_, reason)| *reason).collect();
+    want.extend(["malformed_envelope", "malformed_envelope"]);
     want.sort();
     assert_eq!(reasons, want, "{}", logs.text());
     let text = logs.text();
@@ -360,5 +383,13 @@ async fn the_routes_own_mapping_is_accepted_and_injected_headers_are_refused() {
     assert!(
         text.contains("stripe-signature"),
         "the malformed header is named: {text}"
+    );
+    assert!(
+        text.contains("String.stripe"),
+        "the wrong data type is named: {text}"
+    );
+    assert!(
+        text.contains("`Subscriber`"),
+        "the cased twin is named: {text}"
     );
 }
