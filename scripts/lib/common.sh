@@ -49,7 +49,7 @@ start_emulators() {
     "$VENV/bin/python" "$ROOT/scripts/lib/moto_serialized.py" "$moto_port" \
         > "$STATE/moto.log" 2>&1 &
     MOTO_PID=$!
-    "$VENV/bin/localstripe" --port "$stripe_port" --from-scratch \
+    "$VENV/bin/python" "$ROOT/scripts/lib/localstripe_stripe_fields.py" --port "$stripe_port" --from-scratch \
         > "$STATE/localstripe.log" 2>&1 &
     LOCALSTRIPE_PID=$!
     wait_for_port "$moto_port" moto "$STATE/moto.log"

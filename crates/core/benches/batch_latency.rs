@@ -137,6 +137,7 @@ async fn main() {
                     currency: "eur",
                     event_id: "evt_bench",
                     event_type: "payment_intent.succeeded",
+                    message_id: "m-bench",
                 })
                 .await
                 .expect("credit");

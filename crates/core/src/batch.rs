@@ -1,10 +1,13 @@
 //! SqsEvent -> SqsBatchResponse: each message's outcome is its own.
 //!
 //! Only failed message ids are reported (`ReportBatchItemFailures`), so one bad message never
-//! makes the others run again. Messages are processed concurrently (bounded), except that a
-//! FIFO group's messages go one after another, and once one of them fails every later message
-//! of that group in the batch is reported failed unprocessed, or it would overtake the one that
-//! failed.
+//! makes the others run again. Messages are processed concurrently (bounded), except that
+//! - a FIFO group's messages go one after another, and once one of them fails every later
+//!   message of that group in the batch is reported failed unprocessed, or it would overtake the
+//!   one that failed;
+//! - messages with the same effect (on a standard queue: the same PaymentIntent) go one after
+//!   another, so the later ones find the first one's credit instead of racing it into a
+//!   transaction conflict.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -38,30 +41,47 @@ pub fn message_group(msg: &SqsMessage) -> Option<&str> {
     msg.attributes.get("MessageGroupId").map(String::as_str)
 }
 
+/// Which messages must not run at the same time.
+#[derive(Debug, Hash, PartialEq, Eq)]
+enum Chain<'a> {
+    FifoGroup(&'a str),
+    SameEffect(String),
+}
+
 /// Processes the records, up to `concurrency` at a time: each FIFO group in order, one after
-/// another within the group; on a standard queue every message on its own. Once `deadline` has
-/// passed, records not yet started are reported failed unprocessed: SQS redelivers them, where
-/// an invocation killed by its timeout would have made the whole batch run again.
-pub async fn run<'a, F, Fut>(
+/// another within the group; on a standard queue, messages for which `same_effect` gives the
+/// same key one after another, every other message on its own. Once `deadline` has passed,
+/// records not yet started are reported failed unprocessed: SQS redelivers them, where an
+/// invocation killed by its timeout would have made the whole batch run again.
+pub async fn run<'a, F, Fut, K>(
     event: &'a SqsEvent,
     deadline: Option<Instant>,
     concurrency: usize,
+    same_effect: K,
     process: F,
 ) -> Result<SqsBatchResponse, MissingMessageId>
 where
     F: Fn(&'a str, &'a SqsMessage) -> Fut,
     Fut: Future<Output = ItemResult>,
+    K: Fn(&'a SqsMessage) -> Option<String>,
 {
     let mut chains: Vec<Vec<(&str, &SqsMessage)>> = Vec::new();
-    let mut chain_of_group: HashMap<&str, usize> = HashMap::new();
+    let mut chain_index: HashMap<Chain, usize> = HashMap::new();
+    let alone = event.records.len() < 2;
     for (index, msg) in event.records.iter().enumerate() {
         let id = match msg.message_id.as_deref() {
             Some(id) if !id.is_empty() => id,
             _ => return Err(MissingMessageId { index }),
         };
-        match message_group(msg) {
-            Some(group) => {
-                let chain = *chain_of_group.entry(group).or_insert_with(|| {
+        let key = match message_group(msg) {
+            Some(group) => Some(Chain::FifoGroup(group)),
+            // A batch of one has nothing to order against: skip working out its key.
+            None if alone => None,
+            None => same_effect(msg).map(Chain::SameEffect),
+        };
+        match key {
+            Some(key) => {
+                let chain = *chain_index.entry(key).or_insert_with(|| {
                     chains.push(Vec::new());
                     chains.len() - 1
                 });
@@ -153,6 +173,10 @@ mod tests {
         e
     }
 
+    fn no_key(_: &SqsMessage) -> Option<String> {
+        None
+    }
+
     fn failed_ids(r: &SqsBatchResponse) -> Vec<&str> {
         let mut ids: Vec<&str> = r
             .batch_item_failures
@@ -171,7 +195,7 @@ mod tests {
             msg(Some("c"), None),
         ]);
         let seen = std::sync::Mutex::new(Vec::new());
-        let r = run(&e, None, 1, |id, _| {
+        let r = run(&e, None, 1, no_key, |id, _| {
             seen.lock().unwrap().push(id);
             async move {
                 if id == "b" {
@@ -197,7 +221,7 @@ mod tests {
             msg(Some("g1-3"), Some("g1")),
         ]);
         let seen = std::sync::Mutex::new(Vec::new());
-        let r = run(&e, None, 1, |id, _| {
+        let r = run(&e, None, 1, no_key, |id, _| {
             seen.lock().unwrap().push(id);
             async move {
                 if id == "g1-1" {
@@ -222,7 +246,7 @@ mod tests {
         ]);
         let deadline = std::time::Instant::now() + std::time::Duration::from_millis(50);
         let seen = std::sync::Mutex::new(Vec::new());
-        let r = run(&e, Some(deadline), 1, |id, _| {
+        let r = run(&e, Some(deadline), 1, no_key, |id, _| {
             seen.lock().unwrap().push(id);
             async move {
                 // The first message uses up the time.
@@ -245,7 +269,7 @@ mod tests {
         let e = event((0..10).map(|i| msg(Some(&format!("s{i}")), None)).collect());
         let running = std::sync::atomic::AtomicUsize::new(0);
         let peak = std::sync::atomic::AtomicUsize::new(0);
-        let r = run(&e, None, 10, |_, _| {
+        let r = run(&e, None, 10, no_key, |_, _| {
             let now = running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             peak.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
             let running = &running;
@@ -267,7 +291,7 @@ mod tests {
         );
         let order = std::sync::Mutex::new(Vec::new());
         let running = std::sync::atomic::AtomicUsize::new(0);
-        run(&e, None, 10, |id, _| {
+        run(&e, None, 10, no_key, |id, _| {
             assert_eq!(
                 running.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
                 0,
@@ -286,12 +310,56 @@ mod tests {
         assert_eq!(order.into_inner().unwrap(), ["g0", "g1", "g2", "g3", "g4"]);
     }
 
+    /// Messages with the same effect run one after another, in batch order; the others keep
+    /// running concurrently with them.
+    #[tokio::test]
+    async fn messages_with_the_same_effect_run_one_after_another() {
+        let e = event(
+            ["pi_a-1", "pi_b-1", "pi_a-2", "lone", "pi_a-3", "pi_b-2"]
+                .map(|id| msg(Some(id), None))
+                .to_vec(),
+        );
+        let key = |m: &SqsMessage| {
+            let id = m.message_id.as_deref()?;
+            id.starts_with("pi_").then(|| id[..4].to_string())
+        };
+        let running: std::sync::Mutex<Vec<&str>> = Default::default();
+        let peak = std::sync::atomic::AtomicUsize::new(0);
+        let order = std::sync::Mutex::new(Vec::new());
+        run(&e, None, 10, key, |id, _| {
+            let (running, peak, order) = (&running, &peak, &order);
+            async move {
+                {
+                    let mut now = running.lock().unwrap();
+                    assert!(
+                        !now.iter()
+                            .any(|other| other[..4] == id[..4] && id.starts_with("pi_")),
+                        "{id} ran alongside {now:?}"
+                    );
+                    now.push(id);
+                    peak.fetch_max(now.len(), std::sync::atomic::Ordering::SeqCst);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                running.lock().unwrap().retain(|r| *r != id);
+                order.lock().unwrap().push(id);
+                ItemResult::Done
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(peak.into_inner(), 3, "pi_a, pi_b and lone at once");
+        let order = order.into_inner().unwrap();
+        let pos = |id| order.iter().position(|o| *o == id).unwrap();
+        assert!(pos("pi_a-1") < pos("pi_a-2") && pos("pi_a-2") < pos("pi_a-3"));
+        assert!(pos("pi_b-1") < pos("pi_b-2"));
+    }
+
     #[tokio::test]
     async fn a_record_without_id_fails_the_batch_before_any_work() {
         for bad in [None, Some("")] {
             let e = event(vec![msg(Some("a"), None), msg(bad, None)]);
             let calls = std::sync::atomic::AtomicUsize::new(0);
-            let r = run(&e, None, 4, |_, _| {
+            let r = run(&e, None, 4, no_key, |_, _| {
                 calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 async { ItemResult::Done }
             })

@@ -41,6 +41,10 @@ pub enum ProcessError {
     #[error("PaymentIntent {intent_id} has no metadata.id naming its payment record")]
     NoPaymentId { intent_id: String },
     #[error(
+        "PaymentIntent {intent_id} has succeeded but carries no amount_received: what was collected is unknown, so nothing is credited"
+    )]
+    MissingAmountReceived { intent_id: String },
+    #[error(
         "subscriber's Stripe key is {}, this deployment runs in {deployment} mode",
         key.map_or("not a sk_/rk_ live or test key", |m| if m == Mode::Live { "a live key" } else { "a test key" })
     )]
@@ -96,98 +100,80 @@ impl ProcessError {
             ProcessError::Stripe(StripeApiError::Rejected { .. }) => Reason::StripeRejected,
             ProcessError::Stripe(_) => Reason::StripeUnavailable,
             ProcessError::NoPaymentId { .. } => Reason::NoPaymentId,
+            ProcessError::MissingAmountReceived { .. } => Reason::MissingAmountReceived,
             ProcessError::KeyMode { .. } => Reason::KeyModeMismatch,
             ProcessError::EventMode { .. } => Reason::EventModeMismatch,
             ProcessError::IntentMode { .. } => Reason::IntentModeMismatch,
             ProcessError::Ledger(LedgerError::CurrencyMismatch { .. }) => Reason::CurrencyMismatch,
             ProcessError::Ledger(LedgerError::BadPaymentId(_)) => Reason::BadPaymentId,
             ProcessError::Ledger(LedgerError::Refused { .. }) => Reason::LedgerRefused,
+            ProcessError::Ledger(LedgerError::Conflict { .. } | LedgerError::Busy { .. }) => {
+                Reason::LedgerBusy
+            }
+            ProcessError::Ledger(LedgerError::Misconfigured { .. }) => Reason::LedgerMisconfigured,
+            ProcessError::Ledger(LedgerError::OutcomeUnknown { .. }) => {
+                Reason::LedgerOutcomeUnknown
+            }
             ProcessError::Ledger(LedgerError::Unavailable { .. }) => Reason::LedgerUnavailable,
         }
     }
 }
 
-/// Why a message failed: the closed set of codes the consumer writes to its notices and to the
-/// dead-letter queue's `failure-reason` attribute, and that `payhook dlq redrive --reason` takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Reason {
-    MalformedEnvelope,
-    ForeignBundle,
-    UnsupportedBundleVersion,
-    UnopenableBundle,
-    UnsignedBundle,
-    UnknownIssuer,
-    BadBundleSignature,
-    KeyModeMismatch,
-    EventModeMismatch,
-    IntentModeMismatch,
-    ExpiredSignature,
-    BadSignature,
-    MalformedBody,
-    PaymentIntentNotFound,
-    StripeRejected,
-    StripeUnavailable,
-    NoPaymentId,
-    CurrencyMismatch,
-    BadPaymentId,
-    LedgerRefused,
-    LedgerUnavailable,
+/// Declares [`Reason`] once: each variant with its code, in the order operators read them.
+macro_rules! reasons {
+    ($($variant:ident => $code:literal,)*) => {
+        /// Why a message failed: the closed set of codes the consumer writes to its notices and
+        /// to the dead-letter queue's `failure-reason` attribute, and that
+        /// `payhook dlq redrive --reason` takes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Reason {
+            $($variant,)*
+        }
+
+        impl Reason {
+            pub const ALL: &'static [Reason] = &[$(Reason::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Reason::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+reasons! {
+    MalformedEnvelope => "malformed_envelope",
+    UnopenableBundle => "unopenable_bundle",
+    UnsupportedBundleVersion => "unsupported_bundle_version",
+    UnsignedBundle => "unsigned_bundle",
+    UnknownIssuer => "unknown_issuer",
+    BadBundleSignature => "bad_bundle_signature",
+    ForeignBundle => "foreign_bundle",
+    KeyModeMismatch => "key_mode_mismatch",
+    BadSignature => "bad_signature",
+    ExpiredSignature => "expired_signature",
+    MalformedBody => "malformed_body",
+    EventModeMismatch => "event_mode_mismatch",
+    PaymentIntentNotFound => "payment_intent_not_found",
+    StripeRejected => "stripe_rejected",
+    StripeUnavailable => "stripe_unavailable",
+    IntentModeMismatch => "intent_mode_mismatch",
+    MissingAmountReceived => "missing_amount_received",
+    NoPaymentId => "no_payment_id",
+    CurrencyMismatch => "currency_mismatch",
+    BadPaymentId => "bad_payment_id",
+    LedgerRefused => "ledger_refused",
+    LedgerBusy => "ledger_busy",
+    LedgerMisconfigured => "ledger_misconfigured",
+    LedgerOutcomeUnknown => "ledger_outcome_unknown",
+    LedgerUnavailable => "ledger_unavailable",
 }
 
 impl Reason {
-    pub const ALL: [Reason; 21] = [
-        Reason::MalformedEnvelope,
-        Reason::ForeignBundle,
-        Reason::UnsupportedBundleVersion,
-        Reason::UnopenableBundle,
-        Reason::UnsignedBundle,
-        Reason::UnknownIssuer,
-        Reason::BadBundleSignature,
-        Reason::KeyModeMismatch,
-        Reason::EventModeMismatch,
-        Reason::IntentModeMismatch,
-        Reason::ExpiredSignature,
-        Reason::BadSignature,
-        Reason::MalformedBody,
-        Reason::PaymentIntentNotFound,
-        Reason::StripeRejected,
-        Reason::StripeUnavailable,
-        Reason::NoPaymentId,
-        Reason::CurrencyMismatch,
-        Reason::BadPaymentId,
-        Reason::LedgerRefused,
-        Reason::LedgerUnavailable,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::MalformedEnvelope => "malformed_envelope",
-            Reason::ForeignBundle => "foreign_bundle",
-            Reason::UnsupportedBundleVersion => "unsupported_bundle_version",
-            Reason::UnopenableBundle => "unopenable_bundle",
-            Reason::UnsignedBundle => "unsigned_bundle",
-            Reason::UnknownIssuer => "unknown_issuer",
-            Reason::BadBundleSignature => "bad_bundle_signature",
-            Reason::KeyModeMismatch => "key_mode_mismatch",
-            Reason::EventModeMismatch => "event_mode_mismatch",
-            Reason::IntentModeMismatch => "intent_mode_mismatch",
-            Reason::ExpiredSignature => "expired_signature",
-            Reason::BadSignature => "bad_signature",
-            Reason::MalformedBody => "malformed_body",
-            Reason::PaymentIntentNotFound => "payment_intent_not_found",
-            Reason::StripeRejected => "stripe_rejected",
-            Reason::StripeUnavailable => "stripe_unavailable",
-            Reason::NoPaymentId => "no_payment_id",
-            Reason::CurrencyMismatch => "currency_mismatch",
-            Reason::BadPaymentId => "bad_payment_id",
-            Reason::LedgerRefused => "ledger_refused",
-            Reason::LedgerUnavailable => "ledger_unavailable",
-        }
-    }
-
     /// The reason a dead letter's `failure-reason` attribute names, if it is one of ours.
     pub fn parse(code: &str) -> Option<Reason> {
-        Reason::ALL.into_iter().find(|r| r.as_str() == code)
+        Reason::ALL.iter().copied().find(|r| r.as_str() == code)
     }
 }
 
@@ -204,7 +190,7 @@ mod tests {
     #[test]
     fn every_reason_reads_back_from_its_code_and_codes_are_distinct() {
         let mut seen = std::collections::HashSet::new();
-        for r in Reason::ALL {
+        for &r in Reason::ALL {
             assert_eq!(Reason::parse(r.as_str()), Some(r));
             assert!(seen.insert(r.as_str()), "{r} twice");
         }

@@ -17,7 +17,8 @@ use crate::dead_lettering::DeadLetters;
 use crate::envelope::Delivery;
 use crate::error::{FailureClass, ProcessError};
 use crate::event::{self, Action};
-use crate::ledger::{Applied, Credit, Ledger};
+use crate::known_credits::KnownCredits;
+use crate::ledger::{Applied, Credit, CreditedBy, Ledger};
 use crate::mode::Mode;
 use crate::sealed::KeySet;
 use crate::signature;
@@ -29,6 +30,8 @@ pub struct Consumer {
     pub bundles: BundleCache,
     pub stripe: StripeApi,
     pub ledger: Ledger,
+    /// PaymentIntents this environment has seen credited: a later delivery of one costs nothing.
+    pub known_credits: KnownCredits,
     /// `None`: permanent failures are reported failed and reach the DLQ by the redrive policy.
     pub dead_letters: Option<DeadLetters>,
     /// `None`: a transient failure comes back after the queue's visibility timeout.
@@ -43,8 +46,13 @@ pub struct Consumer {
 /// How a message ended when it did not fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Credited,
-    Duplicate,
+    /// `recovered`: an earlier attempt of this message committed the credit and its answer was
+    /// lost; this is the credit's notice.
+    Credited {
+        recovered: bool,
+    },
+    /// Another delivery credited this PaymentIntent.
+    Duplicate(CreditedBy),
     Ignored(String),
 }
 
@@ -56,6 +64,21 @@ struct Notice<'a> {
     event_type: Option<String>,
     payment_intent: Option<String>,
     payment_id: Option<String>,
+}
+
+/// The subscriber and PaymentIntent a message names, read without verifying anything: used
+/// only to run messages for one PaymentIntent one after another. A forged body can at worst
+/// make its message wait for another; everything it says is checked before it is acted on.
+fn same_payment_intent(msg: &SqsMessage) -> Option<String> {
+    let subscriber = msg
+        .message_attributes
+        .get(crate::envelope::ATTR_SUBSCRIBER)?
+        .string_value
+        .as_deref()?;
+    match event::parse(msg.body.as_deref()?).ok()?.action {
+        Action::LookUp { intent_id } => Some(format!("{subscriber}#{intent_id}")),
+        Action::Ignore { .. } => None,
+    }
 }
 
 impl Consumer {
@@ -71,9 +94,13 @@ impl Consumer {
         event: SqsEvent,
         deadline: Option<std::time::Instant>,
     ) -> Result<SqsBatchResponse, MissingMessageId> {
-        batch::run(&event, deadline, self.concurrency, |id, msg| {
-            self.handle_message(id, msg)
-        })
+        batch::run(
+            &event,
+            deadline,
+            self.concurrency,
+            same_payment_intent,
+            |id, msg| self.handle_message(id, msg),
+        )
         .await
     }
 
@@ -105,14 +132,25 @@ impl Consumer {
             };
         }
         let error = match result {
-            Ok(Outcome::Credited) => {
+            Ok(Outcome::Credited { recovered: false }) => {
                 notice!(info, "credited", "payment credited");
                 return ItemResult::Done;
             }
-            Ok(Outcome::Duplicate) => {
+            Ok(Outcome::Credited { recovered: true }) => {
+                notice!(
+                    info,
+                    "credited",
+                    recovered = true,
+                    "payment credited (by this message's earlier attempt, whose answer was lost)"
+                );
+                return ItemResult::Done;
+            }
+            Ok(Outcome::Duplicate(by)) => {
                 notice!(
                     info,
                     "duplicate",
+                    credited_by_event = by.event_id.as_str(),
+                    credited_by_message = by.message_id.as_str(),
                     "PaymentIntent already credited; nothing changed"
                 );
                 return ItemResult::Done;
@@ -240,6 +278,25 @@ impl Consumer {
         };
         notice.payment_intent = Some(intent_id.clone());
 
+        // Duplicates are cheap: what is known credited costs no Stripe call and no write. Only
+        // a shortcut; the conditional transaction below alone decides a credit.
+        let subscriber = delivery.subscriber;
+        if let Some(by) = self.known_credits.get(subscriber, &intent_id) {
+            // This environment has already logged the credit's notice.
+            notice.payment_id = Some(by.payment_id.clone());
+            return Ok(Outcome::Duplicate(by));
+        }
+        if let Some(by) = self.ledger.credited_by(subscriber, &intent_id).await? {
+            notice.payment_id = Some(by.payment_id.clone());
+            self.known_credits
+                .remember(subscriber, &intent_id, by.clone());
+            return Ok(if by.message_id == message_id {
+                Outcome::Credited { recovered: true }
+            } else {
+                Outcome::Duplicate(by)
+            });
+        }
+
         let intent = self
             .stripe
             .payment_intent(&bundle.stripe_api_key, &intent_id)
@@ -262,22 +319,51 @@ impl Consumer {
         let payment_id = payment_id.ok_or_else(|| ProcessError::NoPaymentId {
             intent_id: intent_id.clone(),
         })?;
+        // What was collected, as Stripe states it; never a guess from `amount`.
+        let amount_received =
+            intent
+                .amount_received
+                .ok_or_else(|| ProcessError::MissingAmountReceived {
+                    intent_id: intent_id.clone(),
+                })?;
 
         let applied = self
             .ledger
             .apply(&Credit {
-                subscriber: delivery.subscriber,
+                subscriber,
                 payment_id: &payment_id,
                 intent_id: &intent_id,
-                amount_received: intent.amount_received(),
+                amount_received,
                 currency: &intent.currency,
                 event_id: &event.id,
                 event_type: &event.event_type,
+                message_id,
             })
             .await?;
+        let credited_by = |by: CreditedBy| {
+            self.known_credits.remember(subscriber, &intent_id, by);
+        };
         Ok(match applied {
-            Applied::Credited => Outcome::Credited,
-            Applied::Duplicate => Outcome::Duplicate,
+            Applied::Credited => {
+                credited_by(CreditedBy {
+                    event_id: event.id.clone(),
+                    message_id: message_id.to_string(),
+                    payment_id,
+                });
+                Outcome::Credited { recovered: false }
+            }
+            Applied::CreditedEarlier => {
+                credited_by(CreditedBy {
+                    event_id: event.id.clone(),
+                    message_id: message_id.to_string(),
+                    payment_id,
+                });
+                Outcome::Credited { recovered: true }
+            }
+            Applied::Duplicate(by) => {
+                credited_by(by.clone());
+                Outcome::Duplicate(by)
+            }
         })
     }
 }

@@ -7,19 +7,32 @@
 //! is a duplicate. Keying on the PaymentIntent (not the event or the SQS message) is what makes
 //! `charge.succeeded`, `payment_intent.succeeded` and every redelivery of either count once.
 //!
+//! The item records which delivery credited it (Stripe event id, SQS message id), so a failed
+//! condition tells "this same message committed on an earlier attempt whose answer was lost"
+//! apart from "another delivery credited it", and a consistent read of it before the Stripe
+//! lookup makes a duplicate cost one read and no write.
+//!
 //! Payment records are keyed by (subscriber, payment id) so one tenant's `metadata.id` can never
 //! touch another tenant's record. A missing record is created by the first credit (see README).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use backon::{ExponentialBuilder, Retryable};
 
 use crate::clock;
 
 /// Longest `metadata.id` we accept: DynamoDB sort keys allow 1 KB, and ids are short in practice.
 pub const MAX_PAYMENT_ID_LEN: usize = 256;
+/// Attempts of one transaction inside an invocation when DynamoDB cancels it for a conflict
+/// with a concurrent transaction or throttles it, before the message goes back to the queue.
+pub const MAX_ATTEMPTS: usize = 4;
 
 /// Table layout, shared with the template, the CLI and the tests.
 pub mod schema {
@@ -31,9 +44,12 @@ pub mod schema {
     pub const IDEMPOTENCY_KEY: &str = "pk";
     /// Idempotency table: TTL attribute, epoch seconds.
     pub const EXPIRES_AT: &str = "expires_at";
+    /// Idempotency table: the Stripe event and the SQS message that credited it.
+    pub const EVENT_ID: &str = "event_id";
+    pub const MESSAGE_ID: &str = "message_id";
 }
 
-/// One PaymentIntent's effect on the ledger.
+/// One PaymentIntent's effect on the ledger, and the delivery that brings it.
 #[derive(Debug, Clone)]
 pub struct Credit<'a> {
     pub subscriber: &'a str,
@@ -43,17 +59,31 @@ pub struct Credit<'a> {
     pub currency: &'a str,
     pub event_id: &'a str,
     pub event_type: &'a str,
+    /// The SQS message id: the same across redeliveries of one message, new for every Stripe
+    /// retry and every redrive.
+    pub message_id: &'a str,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which delivery credited a PaymentIntent, as its idempotency item records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditedBy {
+    pub event_id: String,
+    pub message_id: String,
+    pub payment_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
     /// The payment record was incremented by this call.
     Credited,
-    /// This PaymentIntent had already been credited; nothing changed.
-    Duplicate,
+    /// This same message's earlier attempt committed the credit and its answer was lost (a
+    /// timeout, a crash): nothing changed now, and this is the credit's one notice.
+    CreditedEarlier,
+    /// Another delivery credited this PaymentIntent; nothing changed.
+    Duplicate(CreditedBy),
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LedgerError {
     #[error(
         "payment {payment_id} is recorded in {recorded}, PaymentIntent {intent_id} is in {currency}: not mixing currencies"
@@ -66,21 +96,55 @@ pub enum LedgerError {
     },
     #[error("payment id {0:?} is empty or longer than 256 bytes")]
     BadPaymentId(String),
+    /// DynamoDB will refuse this request every time (a validation error).
     #[error("DynamoDB refused the credit for {intent_id}: {code}: {message}")]
     Refused {
         intent_id: String,
         code: String,
         message: String,
     },
-    #[error("DynamoDB is unavailable for {intent_id}: {detail}")]
+    /// The transaction was cancelled for a conflict with a concurrent transaction on the same
+    /// items, or throttled inside the transaction: retried in place, still there after
+    /// [`MAX_ATTEMPTS`].
+    #[error("DynamoDB cancelled the credit for {intent_id} {MAX_ATTEMPTS} times: {detail}")]
+    Conflict { intent_id: String, detail: String },
+    /// The table's capacity: the SDK has already retried it with its own backoff.
+    #[error("DynamoDB is throttling the credit for {intent_id}: {detail}")]
+    Busy { intent_id: String, detail: String },
+    /// The table or the permissions are not what the function needs; fixing the deployment
+    /// makes the same message succeed.
+    #[error("DynamoDB cannot be used for {intent_id}: {code}: {message}")]
+    Misconfigured {
+        intent_id: String,
+        code: String,
+        message: String,
+    },
+    /// The commit may or may not have happened (no answer, or an internal error): the retry
+    /// reads the item back and tells.
+    #[error("DynamoDB's answer for {intent_id} was lost, the commit may have happened: {detail}")]
+    OutcomeUnknown { intent_id: String, detail: String },
+    /// The request did not reach DynamoDB.
+    #[error("DynamoDB is unreachable for {intent_id}: {detail}")]
     Unavailable { intent_id: String, detail: String },
 }
 
 impl LedgerError {
-    /// Throttling, conflicts with a concurrent transaction, service and network errors pass;
-    /// a validation error or a currency mismatch will not.
+    /// Whether the message should come back later; a validation error or a currency mismatch
+    /// will fail the same way every time.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        matches!(
+            self,
+            Self::Conflict { .. }
+                | Self::Busy { .. }
+                | Self::Misconfigured { .. }
+                | Self::OutcomeUnknown { .. }
+                | Self::Unavailable { .. }
+        )
+    }
+
+    /// The SDK retries throttling and 5xx answers itself, but not a cancelled transaction.
+    fn retries_in_place(&self) -> bool {
+        matches!(self, Self::Conflict { .. })
     }
 }
 
@@ -89,6 +153,7 @@ pub struct Ledger {
     payments_table: String,
     idempotency_table: String,
     idempotency_ttl: Duration,
+    retry: ExponentialBuilder,
 }
 
 impl Ledger {
@@ -103,13 +168,58 @@ impl Ledger {
             payments_table,
             idempotency_table,
             idempotency_ttl,
+            // 25, 50, 100 ms, each with up to as much again of jitter: conflicting transactions
+            // on one item clear in milliseconds, and the whole budget stays far under a second.
+            retry: ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(25))
+                .with_max_times(MAX_ATTEMPTS - 1)
+                .with_jitter(),
         }
     }
 
+    fn idempotency_key(subscriber: &str, intent_id: &str) -> AttributeValue {
+        AttributeValue::S(format!("{subscriber}#{intent_id}"))
+    }
+
+    /// Who credited this PaymentIntent, if anyone: a strongly consistent read of its idempotency
+    /// item, so a credit committed a moment ago is seen.
+    pub async fn credited_by(
+        &self,
+        subscriber: &str,
+        intent_id: &str,
+    ) -> Result<Option<CreditedBy>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.idempotency_table)
+            .key(
+                schema::IDEMPOTENCY_KEY,
+                Self::idempotency_key(subscriber, intent_id),
+            )
+            .consistent_read(true)
+            .projection_expression("#e, #m, #p")
+            .expression_attribute_names("#e", schema::EVENT_ID)
+            .expression_attribute_names("#m", schema::MESSAGE_ID)
+            .expression_attribute_names("#p", "payment_id")
+            .send()
+            .await
+            .map_err(|e| classify_other(intent_id, e))?;
+        Ok(out.item().map(credited_by))
+    }
+
+    /// Credits the PaymentIntent once. Conflicts and throttling are retried here, with jittered
+    /// backoff, before the error is handed back.
     pub async fn apply(&self, credit: &Credit<'_>) -> Result<Applied, LedgerError> {
         if credit.payment_id.is_empty() || credit.payment_id.len() > MAX_PAYMENT_ID_LEN {
             return Err(LedgerError::BadPaymentId(credit.payment_id.to_string()));
         }
+        (|| self.transact(credit))
+            .retry(self.retry)
+            .when(LedgerError::retries_in_place)
+            .await
+    }
+
+    async fn transact(&self, credit: &Credit<'_>) -> Result<Applied, LedgerError> {
         let now = Duration::from_millis(clock::now_ms().max(0) as u64);
         let now_s = AttributeValue::S(clock::rfc3339(now.as_secs()));
         let s = |v: &str| AttributeValue::S(v.to_string());
@@ -119,12 +229,13 @@ impl Ledger {
             .table_name(&self.idempotency_table)
             .item(
                 schema::IDEMPOTENCY_KEY,
-                s(&format!("{}#{}", credit.subscriber, credit.intent_id)),
+                Self::idempotency_key(credit.subscriber, credit.intent_id),
             )
             .item("subscriber", s(credit.subscriber))
             .item("payment_id", s(credit.payment_id))
             .item("payment_intent", s(credit.intent_id))
-            .item("event_id", s(credit.event_id))
+            .item(schema::EVENT_ID, s(credit.event_id))
+            .item(schema::MESSAGE_ID, s(credit.message_id))
             .item("event_type", s(credit.event_type))
             .item("amount", n(credit.amount_received))
             .item("currency", s(credit.currency))
@@ -135,8 +246,9 @@ impl Ledger {
             )
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", schema::IDEMPOTENCY_KEY)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
-            .map_err(|e| self.refused(credit, "BuildError", e.to_string()))?;
+            .map_err(|e| refused(credit.intent_id, "BuildError", e.to_string()))?;
 
         let increment = Update::builder()
             .table_name(&self.payments_table)
@@ -154,11 +266,9 @@ impl Ledger {
             .expression_attribute_values(":pi", s(credit.intent_id))
             .expression_attribute_values(":evt", s(credit.event_id))
             .expression_attribute_values(":now", now_s)
-            .return_values_on_condition_check_failure(
-                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-            )
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
-            .map_err(|e| self.refused(credit, "BuildError", e.to_string()))?;
+            .map_err(|e| refused(credit.intent_id, "BuildError", e.to_string()))?;
 
         let result = self
             .client
@@ -167,64 +277,461 @@ impl Ledger {
             .transact_items(TransactWriteItem::builder().update(increment).build())
             .send()
             .await;
-
         match result {
             Ok(_) => Ok(Applied::Credited),
-            Err(SdkError::ServiceError(service)) => {
-                let err = service.into_err();
-                if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(ref cancel) = err {
-                    let reasons = cancel.cancellation_reasons();
-                    let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
-                    if code(0) == "ConditionalCheckFailed" {
-                        return Ok(Applied::Duplicate);
-                    }
-                    if code(1) == "ConditionalCheckFailed" {
-                        let recorded = reasons
-                            .get(1)
-                            .and_then(|r| r.item())
-                            .and_then(|item| item.get("currency"))
-                            .and_then(|v| v.as_s().ok())
-                            .cloned()
-                            .unwrap_or_else(|| "another currency".into());
-                        return Err(LedgerError::CurrencyMismatch {
-                            payment_id: credit.payment_id.to_string(),
-                            intent_id: credit.intent_id.to_string(),
-                            currency: credit.currency.to_string(),
-                            recorded,
-                        });
-                    }
-                    // TransactionConflict, ThrottlingError, ProvisionedThroughputExceeded…
-                    let codes: Vec<&str> = (0..reasons.len().max(2)).map(code).collect();
-                    return Err(LedgerError::Unavailable {
-                        intent_id: credit.intent_id.to_string(),
-                        detail: format!("transaction cancelled: {}", codes.join(", ")),
-                    });
-                }
-                let code = err.code().unwrap_or("Unknown").to_string();
-                let message = err.message().unwrap_or_default().to_string();
-                if code == "ValidationException" {
-                    Err(self.refused(credit, &code, message))
-                } else {
-                    Err(LedgerError::Unavailable {
-                        intent_id: credit.intent_id.to_string(),
-                        detail: format!("{code}: {message}"),
-                    })
-                }
-            }
-            // Timeouts, dispatch and response errors: the commit may or may not have happened,
-            // and the retry will tell (it is a duplicate if it did).
-            Err(other) => Err(LedgerError::Unavailable {
-                intent_id: credit.intent_id.to_string(),
-                detail: aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string(),
-            }),
+            Err(e) => classify_transaction(credit, e),
+        }
+    }
+}
+
+fn credited_by(item: &HashMap<String, AttributeValue>) -> CreditedBy {
+    let text = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    CreditedBy {
+        event_id: text(schema::EVENT_ID),
+        message_id: text(schema::MESSAGE_ID),
+        payment_id: text("payment_id"),
+    }
+}
+
+fn refused(intent_id: &str, code: &str, message: String) -> LedgerError {
+    LedgerError::Refused {
+        intent_id: intent_id.to_string(),
+        code: code.to_string(),
+        message,
+    }
+}
+
+/// What a failed `TransactWriteItems` means. Item 0 is the idempotency claim, item 1 the
+/// payment record's update.
+pub fn classify_transaction<R>(
+    credit: &Credit<'_>,
+    error: SdkError<TransactWriteItemsError, R>,
+) -> Result<Applied, LedgerError>
+where
+    R: std::fmt::Debug,
+{
+    let cancel = match error {
+        SdkError::ServiceError(service) => match service.into_err() {
+            TransactWriteItemsError::TransactionCanceledException(cancel) => cancel,
+            other => return Err(classify_code(credit.intent_id, &other)),
+        },
+        other => return Err(classify_other(credit.intent_id, other)),
+    };
+    let reasons = cancel.cancellation_reasons();
+    let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+    if code(0) == "ConditionalCheckFailed" {
+        let by = reasons
+            .first()
+            .and_then(|r| r.item())
+            .map(credited_by)
+            .unwrap_or_else(|| CreditedBy {
+                event_id: String::new(),
+                message_id: String::new(),
+                payment_id: String::new(),
+            });
+        return Ok(if by.message_id == credit.message_id {
+            Applied::CreditedEarlier
+        } else {
+            Applied::Duplicate(by)
+        });
+    }
+    if code(1) == "ConditionalCheckFailed" {
+        let recorded = reasons
+            .get(1)
+            .and_then(|r| r.item())
+            .and_then(|item| item.get("currency"))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_else(|| "another currency".into());
+        return Err(LedgerError::CurrencyMismatch {
+            payment_id: credit.payment_id.to_string(),
+            intent_id: credit.intent_id.to_string(),
+            currency: credit.currency.to_string(),
+            recorded,
+        });
+    }
+    let codes: Vec<&str> = (0..reasons.len().max(2)).map(code).collect();
+    let detail = format!("transaction cancelled: {}", codes.join(", "));
+    if codes.contains(&"ValidationError") {
+        return Err(refused(credit.intent_id, "ValidationError", detail));
+    }
+    // TransactionConflict, ThrottlingError, ProvisionedThroughputExceeded: another
+    // transaction or the table's capacity, both of which clear.
+    Err(LedgerError::Conflict {
+        intent_id: credit.intent_id.to_string(),
+        detail,
+    })
+}
+
+/// A service error other than a cancelled transaction, by its code.
+fn classify_code(intent_id: &str, error: &impl ProvideErrorMetadata) -> LedgerError {
+    let code = error.code().unwrap_or("Unknown").to_string();
+    let message = error.message().unwrap_or_default().to_string();
+    let intent_id = intent_id.to_string();
+    match code.as_str() {
+        "ValidationException" | "SerializationException" => LedgerError::Refused {
+            intent_id,
+            code,
+            message,
+        },
+        "ThrottlingException"
+        | "ProvisionedThroughputExceededException"
+        | "RequestLimitExceeded"
+        | "TransactionInProgressException" => LedgerError::Busy {
+            intent_id,
+            detail: format!("{code}: {message}"),
+        },
+        "AccessDeniedException"
+        | "ResourceNotFoundException"
+        | "UnrecognizedClientException"
+        | "MissingAuthenticationTokenException" => LedgerError::Misconfigured {
+            intent_id,
+            code,
+            message,
+        },
+        // InternalServerError and anything unknown: DynamoDB documents that a transaction
+        // answered with a 500 may have been applied.
+        _ => LedgerError::OutcomeUnknown {
+            intent_id,
+            detail: format!("{code}: {message}"),
+        },
+    }
+}
+
+/// Any failure of a DynamoDB call that is not a cancelled transaction.
+fn classify_other<E, R>(intent_id: &str, error: SdkError<E, R>) -> LedgerError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match &error {
+        SdkError::ServiceError(service) => classify_code(intent_id, service.err()),
+        // The request left, no answer came: it may have been applied.
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => LedgerError::OutcomeUnknown {
+            intent_id: intent_id.to_string(),
+            detail: aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string(),
+        },
+        // No credentials or region: the deployment, not the message, needs fixing.
+        SdkError::ConstructionFailure(_) => LedgerError::Misconfigured {
+            intent_id: intent_id.to_string(),
+            code: "ConstructionFailure".into(),
+            message: aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string(),
+        },
+        _ => LedgerError::Unavailable {
+            intent_id: intent_id.to_string(),
+            detail: aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string(),
+        },
+    }
+}
+
+/// Every branch of the ledger's error handling, against the SDK's own mocks: no emulator can
+/// answer a throttle, a conflict or a lost answer on demand.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{FailureClass, ProcessError, Reason};
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    const MESSAGE: &str = "m-this";
+
+    fn credit() -> Credit<'static> {
+        Credit {
+            subscriber: "acme",
+            payment_id: "order-1",
+            intent_id: "pi_1",
+            amount_received: 1000,
+            currency: "eur",
+            event_id: "evt_this",
+            event_type: "payment_intent.succeeded",
+            message_id: MESSAGE,
         }
     }
 
-    fn refused(&self, credit: &Credit<'_>, code: &str, message: String) -> LedgerError {
-        LedgerError::Refused {
-            intent_id: credit.intent_id.to_string(),
-            code: code.to_string(),
-            message,
+    fn ledger(rules: &[&Rule]) -> Ledger {
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, rules);
+        Ledger::new(
+            client,
+            "payments".into(),
+            "idem".into(),
+            Duration::from_secs(60),
+        )
+    }
+
+    fn item(message_id: &str, currency: &str) -> HashMap<String, AttributeValue> {
+        [
+            (schema::EVENT_ID, "evt_first"),
+            (schema::MESSAGE_ID, message_id),
+            ("payment_id", "order-1"),
+            ("currency", currency),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), AttributeValue::S(v.to_string())))
+        .collect()
+    }
+
+    /// A cancelled transaction with these reason codes; item 0 or 1 may carry its old item.
+    fn cancelled(
+        codes: [&str; 2],
+        old: Option<(usize, HashMap<String, AttributeValue>)>,
+    ) -> TransactWriteItemsError {
+        let reasons = codes
+            .iter()
+            .enumerate()
+            .map(|(i, code)| {
+                let mut reason = CancellationReason::builder().code(*code);
+                if let Some((at, item)) = &old
+                    && *at == i
+                {
+                    reason = reason.set_item(Some(item.clone()));
+                }
+                reason.build()
+            })
+            .collect();
+        TransactWriteItemsError::TransactionCanceledException(
+            TransactionCanceledException::builder()
+                .message("Transaction cancelled")
+                .set_cancellation_reasons(Some(reasons))
+                .build(),
+        )
+    }
+
+    /// DynamoDB's JSON error answer.
+    fn http_error(status: u16, code: &str) -> Response {
+        let body = format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{code} here"}}"#
+        );
+        Response::new(
+            StatusCode::try_from(status).expect("status"),
+            SdkBody::from(body),
+        )
+    }
+
+    fn class_and_reason(e: LedgerError) -> (FailureClass, Reason) {
+        let e = ProcessError::from(e);
+        (e.class(), e.reason())
+    }
+
+    #[tokio::test]
+    async fn a_committed_transaction_is_a_credit() {
+        let ok = mock!(Client::transact_write_items)
+            .then_output(|| TransactWriteItemsOutput::builder().build());
+        assert_eq!(ledger(&[&ok]).apply(&credit()).await, Ok(Applied::Credited));
+        assert_eq!(ok.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_claim_names_who_credited_and_tells_a_lost_answer_apart() {
+        let other = mock!(Client::transact_write_items).then_error(|| {
+            cancelled(
+                ["ConditionalCheckFailed", "None"],
+                Some((0, item("m-other", "eur"))),
+            )
+        });
+        assert_eq!(
+            ledger(&[&other]).apply(&credit()).await,
+            Ok(Applied::Duplicate(CreditedBy {
+                event_id: "evt_first".into(),
+                message_id: "m-other".into(),
+                payment_id: "order-1".into(),
+            }))
+        );
+        let same = mock!(Client::transact_write_items).then_error(|| {
+            cancelled(
+                ["ConditionalCheckFailed", "None"],
+                Some((0, item(MESSAGE, "eur"))),
+            )
+        });
+        assert_eq!(
+            ledger(&[&same]).apply(&credit()).await,
+            Ok(Applied::CreditedEarlier)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_record_condition_is_a_currency_mismatch() {
+        let rule = mock!(Client::transact_write_items).then_error(|| {
+            cancelled(
+                ["None", "ConditionalCheckFailed"],
+                Some((1, item("m-x", "usd"))),
+            )
+        });
+        let e = ledger(&[&rule]).apply(&credit()).await.unwrap_err();
+        assert!(
+            matches!(&e, LedgerError::CurrencyMismatch { recorded, .. } if recorded == "usd"),
+            "{e}"
+        );
+        assert_eq!(
+            class_and_reason(e),
+            (FailureClass::Permanent, Reason::CurrencyMismatch)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_conflict_is_retried_in_place_then_handed_back() {
+        let conflict_then_ok = mock!(Client::transact_write_items)
+            .sequence()
+            .error(|| cancelled(["TransactionConflict", "None"], None))
+            .times(2)
+            .output(|| TransactWriteItemsOutput::builder().build())
+            .build();
+        assert_eq!(
+            ledger(&[&conflict_then_ok]).apply(&credit()).await,
+            Ok(Applied::Credited)
+        );
+        assert_eq!(conflict_then_ok.num_calls(), 3);
+
+        for codes in [
+            ["TransactionConflict", "None"],
+            ["None", "ThrottlingError"],
+            ["ProvisionedThroughputExceeded", "None"],
+        ] {
+            let always = mock!(Client::transact_write_items)
+                .sequence()
+                .error(move || cancelled(codes, None))
+                .times(MAX_ATTEMPTS)
+                .build();
+            let e = ledger(&[&always]).apply(&credit()).await.unwrap_err();
+            assert_eq!(always.num_calls(), MAX_ATTEMPTS, "{codes:?}");
+            assert!(matches!(e, LedgerError::Conflict { .. }), "{e}");
+            assert_eq!(
+                class_and_reason(e),
+                (FailureClass::Transient, Reason::LedgerBusy)
+            );
         }
+    }
+
+    #[tokio::test]
+    async fn service_errors_land_in_their_class() {
+        for (status, code, class, reason) in [
+            (
+                400,
+                "ThrottlingException",
+                FailureClass::Transient,
+                Reason::LedgerBusy,
+            ),
+            (
+                400,
+                "ProvisionedThroughputExceededException",
+                FailureClass::Transient,
+                Reason::LedgerBusy,
+            ),
+            (
+                400,
+                "ValidationException",
+                FailureClass::Permanent,
+                Reason::LedgerRefused,
+            ),
+            (
+                400,
+                "AccessDeniedException",
+                FailureClass::Transient,
+                Reason::LedgerMisconfigured,
+            ),
+            (
+                400,
+                "ResourceNotFoundException",
+                FailureClass::Transient,
+                Reason::LedgerMisconfigured,
+            ),
+            // DynamoDB: a transaction answered with a 500 may have been applied.
+            (
+                500,
+                "InternalServerError",
+                FailureClass::Transient,
+                Reason::LedgerOutcomeUnknown,
+            ),
+        ] {
+            let rule = mock!(Client::transact_write_items)
+                .sequence()
+                .http_response(move || http_error(status, code))
+                .repeatedly()
+                .build();
+            let e = ledger(&[&rule]).apply(&credit()).await.unwrap_err();
+            assert!(e.to_string().contains(code), "{code}: {e}");
+            assert_eq!(class_and_reason(e), (class, reason), "{code}");
+        }
+    }
+
+    #[test]
+    fn no_answer_means_the_commit_may_have_happened() {
+        let timeout: SdkError<TransactWriteItemsError, Response> =
+            SdkError::timeout_error("operation timed out after 5s");
+        let e = classify_transaction(&credit(), timeout).unwrap_err();
+        assert!(matches!(e, LedgerError::OutcomeUnknown { .. }), "{e}");
+        assert_eq!(
+            class_and_reason(e),
+            (FailureClass::Transient, Reason::LedgerOutcomeUnknown)
+        );
+        let lost: SdkError<TransactWriteItemsError, Response> = SdkError::response_error(
+            "connection reset while reading the answer",
+            Response::new(StatusCode::try_from(200).expect("status"), SdkBody::empty()),
+        );
+        assert!(matches!(
+            classify_transaction(&credit(), lost),
+            Err(LedgerError::OutcomeUnknown { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn credited_by_reads_the_item_or_says_none() {
+        let found = mock!(Client::get_item)
+            .match_requests(|r| r.consistent_read() == Some(true))
+            .then_output(|| {
+                GetItemOutput::builder()
+                    .set_item(Some(item("m-other", "eur")))
+                    .build()
+            });
+        let by = ledger(&[&found]).credited_by("acme", "pi_1").await.unwrap();
+        assert_eq!(by.map(|b| b.message_id), Some("m-other".to_string()));
+        assert_eq!(found.num_calls(), 1, "a consistent read");
+
+        let absent = mock!(Client::get_item).then_output(|| GetItemOutput::builder().build());
+        assert_eq!(
+            ledger(&[&absent]).credited_by("acme", "pi_1").await,
+            Ok(None)
+        );
+
+        let denied = mock!(Client::get_item)
+            .sequence()
+            .http_response(|| http_error(400, "AccessDeniedException"))
+            .repeatedly()
+            .build();
+        let e = ledger(&[&denied])
+            .credited_by("acme", "pi_1")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            class_and_reason(e),
+            (FailureClass::Transient, Reason::LedgerMisconfigured)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_payment_id_never_reaches_dynamodb() {
+        let rule = mock!(Client::transact_write_items)
+            .then_output(|| TransactWriteItemsOutput::builder().build());
+        let long = "x".repeat(MAX_PAYMENT_ID_LEN + 1);
+        for bad in ["", long.as_str()] {
+            let c = Credit {
+                payment_id: bad,
+                ..credit()
+            };
+            assert!(matches!(
+                ledger(&[&rule]).apply(&c).await,
+                Err(LedgerError::BadPaymentId(_))
+            ));
+        }
+        assert_eq!(rule.num_calls(), 0);
     }
 }

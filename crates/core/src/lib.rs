@@ -11,7 +11,8 @@
 //! - [`signature`]: verify `Stripe-Signature` against the receive time
 //! - [`event`]: Stripe event -> the PaymentIntent to look up, or ignore
 //! - [`stripe_api`]: fetch the PaymentIntent's current state with the subscriber's key
-//! - [`ledger`]: exactly-once credit of the payment record (one DynamoDB transaction)
+//! - [`ledger`]: exactly-once credit of the payment record (one DynamoDB transaction), and
+//!   who credited a PaymentIntent; [`known_credits`]: the environment's memory of that
 //! - [`dead_lettering`]: move a permanent failure to the DLQ with its reason
 //! - [`backoff`]: push a transient failure's next delivery out by its receive count
 //! - [`batch`]: per-message outcomes -> partial batch response, FIFO order kept
@@ -34,6 +35,8 @@ pub mod event;
 pub mod stripe_api;
 
 pub mod ledger;
+
+pub mod known_credits;
 
 pub mod dead_lettering;
 

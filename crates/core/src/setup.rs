@@ -59,6 +59,7 @@ pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, Setu
     Ok(Consumer {
         keys,
         bundles: BundleCache::default(),
+        known_credits: Default::default(),
         stripe,
         ledger: Ledger::new(
             aws_sdk_dynamodb::Client::new(aws),

@@ -30,8 +30,8 @@ const MAX_RESPONSE_BYTES: usize = 1 << 20;
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// What we read of a PaymentIntent. `amount_received` is optional because not every API
-/// version or emulator sends it.
+/// What we read of a PaymentIntent. Stripe always sends `amount_received`; it is optional here
+/// only so that its absence is refused with its own reason instead of a parse error.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct PaymentIntentView {
     pub id: String,
@@ -50,11 +50,6 @@ pub struct PaymentIntentView {
 impl PaymentIntentView {
     pub fn succeeded(&self) -> bool {
         self.status == "succeeded"
-    }
-
-    /// What was actually collected; for a succeeded intent without the field, its amount.
-    pub fn amount_received(&self) -> i64 {
-        self.amount_received.unwrap_or(self.amount)
     }
 }
 
@@ -252,19 +247,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn view_reads_localstripe_and_stripe_shapes() {
-        let local = r#"{"id":"pi_1","object":"payment_intent","amount":2000,"currency":"usd",
-            "status":"succeeded","metadata":{"id":"order-1"},"charges":{"data":[]}}"#;
-        let v: PaymentIntentView = serde_json::from_str(local).unwrap();
+    fn view_reads_what_it_needs_and_leaves_amount_received_absent_when_it_is() {
+        let real = r#"{"id":"pi_1","amount":2000,"amount_received":1500,"currency":"eur",
+            "status":"succeeded","metadata":{"id":"order-1"},"livemode":true,
+            "payment_method_types":["card"],"latest_charge":"ch_1"}"#;
+        let v: PaymentIntentView = serde_json::from_str(real).unwrap();
         assert!(v.succeeded());
-        assert_eq!(v.amount_received(), 2000);
+        assert_eq!(v.amount_received, Some(1500));
+        assert_eq!(v.livemode, Some(true));
         assert_eq!(v.metadata.get("id").map(String::as_str), Some("order-1"));
 
-        let real = r#"{"id":"pi_1","amount":2000,"amount_received":1500,"currency":"eur",
-            "status":"processing","metadata":{},"payment_method_types":["card"]}"#;
-        let v: PaymentIntentView = serde_json::from_str(real).unwrap();
-        assert!(!v.succeeded());
-        assert_eq!(v.amount_received(), 1500);
+        let without = r#"{"id":"pi_1","amount":2000,"currency":"usd","status":"succeeded"}"#;
+        let v: PaymentIntentView = serde_json::from_str(without).unwrap();
+        assert_eq!(v.amount_received, None, "no fallback to amount");
+        assert_eq!(v.livemode, None);
     }
 
     #[test]

@@ -116,6 +116,14 @@ impl FakeStripe {
         self.unavailable.lock().unwrap().clear();
     }
 
+    /// Serves `json` as PaymentIntent `id`, whatever shape it has.
+    pub fn add_raw_intent(&self, id: &str, json: serde_json::Value) {
+        self.intents
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), json.to_string());
+    }
+
     pub fn add_intent(&self, id: &str, payment_id: &str) {
         let json = serde_json::json!({
             "id": id, "object": "payment_intent", "amount": 1234, "amount_received": 1234,

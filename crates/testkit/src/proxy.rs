@@ -1,18 +1,21 @@
 //! A delaying, counting TCP proxy in front of an emulator.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::BoxError;
 
 /// A TCP proxy on a local port in front of an HTTP service: it waits `delay` before passing on
 /// each chunk the client sends (one chunk is one request here), so every call pays it, and
-/// counts the connections it accepts. Latency for the benches, connection reuse for the tests.
+/// counts the connections it accepts and the requests it passes on, by kind. Latency for the
+/// benches, connection reuse and call counts for the tests.
 pub struct Proxy {
     /// Base URL to use instead of the service's.
     pub url: String,
     accepted: Arc<AtomicUsize>,
+    requests: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Proxy {
@@ -28,23 +31,72 @@ impl Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/", listener.local_addr()?);
         let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = accepted.clone();
+        let requests = Arc::new(Mutex::new(HashMap::new()));
+        let (counter, kinds) = (accepted.clone(), requests.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 counter.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(forward(client, upstream.clone(), delay));
+                tokio::spawn(forward(client, upstream.clone(), delay, kinds.clone()));
             }
         });
-        Ok(Proxy { url, accepted })
+        Ok(Proxy {
+            url,
+            accepted,
+            requests,
+        })
     }
 
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.accepted.load(Ordering::Relaxed)
     }
+
+    /// Requests passed on so far of this kind: an AWS JSON-protocol operation by its
+    /// `X-Amz-Target` (`DynamoDB_20120810.TransactWriteItems`), anything else as its method and
+    /// first two path segments (`GET /v1/payment_intents`).
+    pub fn requests(&self, kind: &str) -> usize {
+        self.lock().get(kind).copied().unwrap_or(0)
+    }
+
+    /// Every kind seen, with its count.
+    pub fn request_counts(&self) -> HashMap<String, usize> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.requests.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
-async fn forward(client: tokio::net::TcpStream, upstream: String, delay: Duration) {
+/// The kind of the request a chunk starts, if it starts one (a chunk may be the rest of a
+/// body). The HTTP clients here write a request's head in one piece.
+fn request_kind(chunk: &[u8]) -> Option<String> {
+    let head_end = chunk.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&chunk[..head_end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next()?.split(' ');
+    let (method, target) = (request_line.next()?, request_line.next()?);
+    if !method.bytes().all(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    for line in lines {
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("x-amz-target")
+        {
+            return Some(value.trim().to_string());
+        }
+    }
+    let path = target.split('?').next().unwrap_or_default();
+    let first_two: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).take(2).collect();
+    Some(format!("{method} /{}", first_two.join("/")))
+}
+
+async fn forward(
+    client: tokio::net::TcpStream,
+    upstream: String,
+    delay: Duration,
+    kinds: Arc<Mutex<HashMap<String, usize>>>,
+) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
         return;
@@ -52,12 +104,21 @@ async fn forward(client: tokio::net::TcpStream, upstream: String, delay: Duratio
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
     let up = async {
-        let mut buf = vec![0u8; 16 * 1024];
+        let mut buf = vec![0u8; 64 * 1024];
         while let Ok(n) = cr.read(&mut buf).await {
             if n == 0 {
                 break;
             }
-            tokio::time::sleep(delay).await;
+            if let Some(kind) = request_kind(&buf[..n]) {
+                *kinds
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(kind)
+                    .or_insert(0) += 1;
+            }
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             if sw.write_all(&buf[..n]).await.is_err() {
                 break;
             }
@@ -67,4 +128,29 @@ async fn forward(client: tokio::net::TcpStream, upstream: String, delay: Duratio
     };
     let down = tokio::io::copy(&mut sr, &mut cw);
     let _ = tokio::join!(up, down);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_come_from_the_target_header_or_the_path() {
+        let aws = b"POST / HTTP/1.1\r\ncontent-type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.GetItem\r\n\r\n{\"TableName\":\"t\"}";
+        assert_eq!(
+            request_kind(aws).as_deref(),
+            Some("DynamoDB_20120810.GetItem")
+        );
+        let stripe = b"GET /v1/payment_intents/pi_123?expand=x HTTP/1.1\r\nhost: x\r\n\r\n";
+        assert_eq!(
+            request_kind(stripe).as_deref(),
+            Some("GET /v1/payment_intents")
+        );
+        assert_eq!(request_kind(b"{\"rest\":\"of a body\"}"), None);
+        assert_eq!(
+            request_kind(b"GET / HTTP/1.1\r\nhost"),
+            None,
+            "no whole head"
+        );
+    }
 }

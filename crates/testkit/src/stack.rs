@@ -37,6 +37,8 @@ pub fn unique(prefix: &str) -> String {
 
 pub struct Stack {
     pub aws: SdkConfig,
+    /// What the consumer reaches AWS with (moto, or a proxy in front of it).
+    pub consumer_aws: SdkConfig,
     pub stripe_base: String,
     pub config: Config,
     pub consumer: Consumer,
@@ -51,6 +53,8 @@ pub struct Options {
     pub stripe_base: Option<String>,
     /// Further consumer environment, e.g. STRIPE_TIMEOUT_MS or RETRY_BACKOFF_SECS.
     pub env: Vec<(&'static str, String)>,
+    /// Where the consumer reaches AWS, e.g. a counting proxy in front of moto (default: moto).
+    pub consumer_aws_endpoint: Option<String>,
 }
 
 impl Default for Options {
@@ -59,6 +63,7 @@ impl Default for Options {
             with_dlq: true,
             stripe_base: None,
             env: Vec::new(),
+            consumer_aws_endpoint: None,
         }
     }
 }
@@ -118,12 +123,17 @@ impl Stack {
                 }),
         })
         .expect("config");
-        let consumer = setup::consumer(&config, &aws)
+        let consumer_aws = match &options.consumer_aws_endpoint {
+            Some(endpoint) => emulators::aws_config_for(endpoint).await,
+            None => aws.clone(),
+        };
+        let consumer = setup::consumer(&config, &consumer_aws)
             .await
             .expect("consumer loads its keys from Secrets Manager");
         let bundle = keys.seal(SUBSCRIBER, &[WHSEC], API_KEY);
         Stack {
             aws,
+            consumer_aws,
             stripe_base,
             config,
             consumer,
@@ -134,7 +144,7 @@ impl Stack {
 
     /// Another consumer over the same tables, keys and queues (a second Lambda instance).
     pub async fn second_consumer(&self) -> Consumer {
-        setup::consumer(&self.config, &self.aws)
+        setup::consumer(&self.config, &self.consumer_aws)
             .await
             .expect("second consumer")
     }

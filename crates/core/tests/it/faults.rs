@@ -38,6 +38,7 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
     let with = |ledger_aws: &aws_config::SdkConfig, dead_letters: Option<DeadLetters>| Consumer {
         keys: stack.keys.key_set(),
         bundles: Default::default(),
+        known_credits: Default::default(),
         stripe: StripeApi::new(&stripe.base, Duration::from_millis(500)).expect("stripe client"),
         ledger: Ledger::new(
             aws_sdk_dynamodb::Client::new(ledger_aws),
