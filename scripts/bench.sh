@@ -3,6 +3,8 @@
 # 1. the per-message CPU path (criterion, crates/core/benches/pipeline.rs);
 # 2. a batch of 10 against moto and localstripe with 50 ms added per Stripe call, sequential vs
 #    concurrent (crates/core/benches/batch_latency.rs);
+# 2b. a realistic mix of duplicate deliveries, duplicate shortcuts off and on, calls counted by
+#    proxies (crates/core/benches/duplicate_mix.rs);
 # 3. cold start and deployment size for each release-profile choice (scripts/cold-start.sh;
 #    the first run builds every profile, ~10 minutes each on 2 cores).
 # Figures and method: BENCHMARKS.md.
@@ -16,6 +18,8 @@ say "per-message CPU path (criterion)"
 cargo bench --bench pipeline -- --warm-up-time 1 --measurement-time 3
 say "batch of 10 with Stripe latency"
 cargo bench --bench batch_latency
+say "duplicate mix: Stripe GETs and DynamoDB writes per payment, shortcuts off and on"
+cargo bench --bench duplicate_mix
 stop_emulators
 say "cold start and size per release profile"
 "$ROOT/scripts/cold-start.sh"

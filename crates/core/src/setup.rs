@@ -60,6 +60,7 @@ pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, Setu
         keys,
         bundles: BundleCache::default(),
         known_credits: Default::default(),
+        duplicate_shortcuts: true,
         stripe,
         ledger: Ledger::new(
             aws_sdk_dynamodb::Client::new(aws),

@@ -39,6 +39,7 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
         keys: stack.keys.key_set(),
         bundles: Default::default(),
         known_credits: Default::default(),
+        duplicate_shortcuts: true,
         stripe: StripeApi::new(&stripe.base, Duration::from_millis(500)).expect("stripe client"),
         ledger: Ledger::new(
             aws_sdk_dynamodb::Client::new(ledger_aws),
