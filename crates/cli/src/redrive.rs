@@ -17,7 +17,7 @@ use serde::Serialize;
 use payhook::dead_lettering::{
     ATTR_CLASS, ATTR_DETAIL, ATTR_FAILED_AT, ATTR_REASON, FAILURE_DESCRIPTION,
 };
-use payhook::envelope::ATTR_SUBSCRIBER;
+use payhook::envelope::{ATTR_SEALED_BUNDLE, ATTR_SUBSCRIBER};
 use payhook::error::Reason;
 
 use crate::failure::{Failure, Result};
@@ -192,11 +192,16 @@ pub struct Progress {
 /// Moves the dead letters `filter` selects to `queue_url`. After each message is sent and
 /// before its dead letter is deleted, `step` is told the progress and may stop the redrive
 /// (which then leaves that message in both queues, as a crash there would).
+///
+/// `rebundle` maps a subscriber to a corrected sealed bundle: their dead letters go back with it
+/// in place of the one they carried (a wrong `whsec_`, a rolled Stripe key, a key removed too
+/// early). The caller checks that each opens and names its subscriber.
 pub async fn redrive(
     sqs: &Client,
     dlq_url: &str,
     queue_url: &str,
     filter: &Filter,
+    rebundle: &HashMap<String, String>,
     mut step: impl FnMut(Progress, &DeadLetter) -> ControlFlow<()>,
 ) -> Result<Progress> {
     // Hidden long enough for the whole pass, so each is seen once; released at the end.
@@ -210,13 +215,21 @@ pub async fn redrive(
     };
     let fifo = queue_url.ends_with(".fifo");
     for (i, letter) in selected.iter().enumerate() {
-        let attributes: HashMap<String, MessageAttributeValue> = letter
+        let mut attributes: HashMap<String, MessageAttributeValue> = letter
             .attributes
             .iter()
             // failed-at stays: the next dead-lettering keeps the first failure's time.
             .filter(|(k, _)| !FAILURE_DESCRIPTION.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        if let Some(bundle) = letter.subscriber.as_ref().and_then(|s| rebundle.get(s)) {
+            let value = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(bundle)
+                .build()
+                .map_err(|e| Failure::failed("building the sealed-bundle attribute", e))?;
+            attributes.insert(ATTR_SEALED_BUNDLE.to_string(), value);
+        }
         let mut send = sqs
             .send_message()
             .queue_url(queue_url)

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::backoff::Backoff;
 use crate::batch::{self, ItemResult, MissingMessageId};
@@ -16,7 +16,7 @@ use crate::clock;
 use crate::dead_lettering::DeadLetters;
 use crate::envelope::Delivery;
 use crate::error::{FailureClass, ProcessError};
-use crate::event::{self, Action};
+use crate::event::{self, Action, StripeEvent};
 use crate::known_credits::KnownCredits;
 use crate::ledger::{Applied, Credit, CreditedBy, Ledger};
 use crate::mode::Mode;
@@ -61,12 +61,12 @@ pub enum Outcome {
 
 /// What we learnt about a message on the way, for its notice, whatever the outcome.
 #[derive(Debug, Default)]
-struct Notice<'a> {
-    subscriber: Option<&'a str>,
-    event_id: Option<String>,
-    event_type: Option<String>,
-    payment_intent: Option<String>,
-    payment_id: Option<String>,
+pub(crate) struct Notice<'a> {
+    pub subscriber: Option<&'a str>,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub payment_intent: Option<String>,
+    pub payment_id: Option<String>,
 }
 
 /// The subscriber and PaymentIntent a message names, read without verifying anything: used
@@ -279,13 +279,7 @@ impl Consumer {
 
         let bundle = self.bundles.open(&self.keys, delivery.sealed_bundle)?;
         bundle.ensure_subscriber(delivery.subscriber)?;
-        // Before anything is done with the key: a test key never credits a live deployment.
-        let key_mode = Mode::of_key(bundle.stripe_api_key.expose_secret())
-            .filter(|m| *m == self.mode)
-            .ok_or_else(|| ProcessError::KeyMode {
-                key: Mode::of_key(bundle.stripe_api_key.expose_secret()),
-                deployment: self.mode,
-            })?;
+        let key_mode = self.key_mode(&bundle.stripe_api_key)?;
         signature::verify(
             delivery.signature_header,
             delivery.body.as_bytes(),
@@ -296,6 +290,41 @@ impl Consumer {
 
         // Only a verified body is read.
         let event = event::parse(delivery.body)?;
+        self.apply_event(
+            delivery.subscriber,
+            &bundle.stripe_api_key,
+            key_mode,
+            event,
+            message_id,
+            notice,
+        )
+        .await
+    }
+
+    /// The key's mode, if it is the deployment's: checked before anything is done with the
+    /// key, so a test key never credits a live deployment.
+    pub(crate) fn key_mode(&self, api_key: &SecretString) -> Result<Mode, ProcessError> {
+        let key = Mode::of_key(api_key.expose_secret());
+        key.filter(|m| *m == self.mode)
+            .ok_or(ProcessError::KeyMode {
+                key,
+                deployment: self.mode,
+            })
+    }
+
+    /// A verified event of `subscriber` (a delivery's body, or one Stripe's events API listed)
+    /// applied: same mode as the key, already credited?, Stripe's current state, the ledger.
+    /// `delivery_id` is what the ledger records as the crediting delivery.
+    pub(crate) async fn apply_event(
+        &self,
+        subscriber: &str,
+        api_key: &SecretString,
+        key_mode: Mode,
+        event: StripeEvent,
+        delivery_id: &str,
+        notice: &mut Notice<'_>,
+    ) -> Result<Outcome, ProcessError> {
+        let message_id = delivery_id;
         notice.event_id = Some(event.id.clone());
         notice.event_type = Some(event.event_type.clone());
         if event.livemode.map(Mode::of_livemode) != Some(key_mode) {
@@ -313,7 +342,6 @@ impl Consumer {
 
         // Duplicates are cheap: what is known credited costs no Stripe call and no write. Only
         // a shortcut; the conditional transaction below alone decides a credit.
-        let subscriber = delivery.subscriber;
         if self.duplicate_shortcuts
             && let Some((by, outcome)) = self
                 .already_credited(subscriber, &intent_id, message_id)
@@ -323,10 +351,7 @@ impl Consumer {
             return Ok(outcome);
         }
 
-        let intent = self
-            .stripe
-            .payment_intent(&bundle.stripe_api_key, &intent_id)
-            .await?;
+        let intent = self.stripe.payment_intent(api_key, &intent_id).await?;
         if intent.livemode.map(Mode::of_livemode) != Some(key_mode) {
             return Err(ProcessError::IntentMode {
                 intent_id,

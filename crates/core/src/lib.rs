@@ -17,6 +17,8 @@
 //! - [`backoff`]: push a transient failure's next delivery out by its receive count
 //! - [`batch`]: per-message outcomes -> partial batch response, FIFO order kept
 //! - [`handler`]: the pipeline for one message, its notice, and the Lambda entry point
+//! - [`reconcile`]: the same steps for the events Stripe's events API lists, whether or not a
+//!   webhook arrived
 //! - [`config`], [`mode`], [`keystore`], [`error`], [`setup`], [`clock`]: environment, live or
 //!   test, private keys, error classes and reasons, wiring, wall-clock time
 
@@ -45,6 +47,8 @@ pub mod backoff;
 pub mod batch;
 
 pub mod handler;
+
+pub mod reconcile;
 
 pub mod config;
 

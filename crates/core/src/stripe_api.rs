@@ -53,24 +53,26 @@ impl PaymentIntentView {
     }
 }
 
+/// A failed Stripe request; `target` names what was asked for (a PaymentIntent id, or an event
+/// listing).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StripeApiError {
-    #[error("PaymentIntent {0} does not exist for this subscriber's Stripe key")]
+    #[error("{0} does not exist for this subscriber's Stripe key")]
     NotFound(String),
-    #[error("Stripe rejected the request for {intent_id} with HTTP {status}: {message}")]
+    #[error("Stripe rejected the request for {target} with HTTP {status}: {message}")]
     Rejected {
-        intent_id: String,
+        target: String,
         status: u16,
         message: String,
     },
-    #[error("Stripe is unavailable for {intent_id}: HTTP {status}")]
-    Unavailable { intent_id: String, status: u16 },
-    #[error("could not reach Stripe for {intent_id}: {detail}")]
-    Transport { intent_id: String, detail: String },
-    #[error("Stripe did not answer for {intent_id} within {timeout_ms} ms")]
-    Timeout { intent_id: String, timeout_ms: u128 },
-    #[error("Stripe's answer for {intent_id} was not a PaymentIntent: {detail}")]
-    BadResponse { intent_id: String, detail: String },
+    #[error("Stripe is unavailable for {target}: HTTP {status}")]
+    Unavailable { target: String, status: u16 },
+    #[error("could not reach Stripe for {target}: {detail}")]
+    Transport { target: String, detail: String },
+    #[error("Stripe did not answer for {target} within {timeout_ms} ms")]
+    Timeout { target: String, timeout_ms: u128 },
+    #[error("Stripe's answer for {target} was not what was asked for: {detail}")]
+    BadResponse { target: String, detail: String },
 }
 
 impl StripeApiError {
@@ -125,46 +127,91 @@ impl StripeApi {
         api_key: &SecretString,
         intent_id: &str,
     ) -> Result<PaymentIntentView, StripeApiError> {
-        let lookup = async {
-            match self.get(api_key, intent_id).await {
-                // A pooled connection the other end closed while we were frozen or idle fails
-                // before any answer; a GET is safe to send again on a fresh one.
-                Err(StripeApiError::Transport { .. }) => self.get(api_key, intent_id).await,
-                other => other,
-            }
-        };
-        let view = match tokio::time::timeout(self.timeout, lookup).await {
-            Err(_) => {
-                return Err(StripeApiError::Timeout {
-                    intent_id: intent_id.to_string(),
-                    timeout_ms: self.timeout.as_millis(),
-                });
-            }
-            Ok(result) => result?,
-        };
+        // intent_id is checked to be `pi_` and plain characters (event.rs): it cannot leave
+        // the path.
+        let view: PaymentIntentView = self
+            .get_json(
+                api_key,
+                &format!("v1/payment_intents/{intent_id}"),
+                intent_id,
+            )
+            .await?;
         if view.id != intent_id {
             return Err(StripeApiError::BadResponse {
-                intent_id: intent_id.to_string(),
+                target: intent_id.to_string(),
                 detail: format!("answer is for {}", view.id),
             });
         }
         Ok(view)
     }
 
+    /// One page (up to 100, newest first) of the subscriber's events of `event_type` created in
+    /// `[since, until]` (epoch seconds), after `starting_after` if given. Stripe keeps events for
+    /// 30 days.
+    pub async fn events(
+        &self,
+        api_key: &SecretString,
+        query: &EventQuery<'_>,
+    ) -> Result<EventPage, StripeApiError> {
+        let mut path = url::form_urlencoded::Serializer::new(String::new());
+        path.append_pair("type", query.event_type)
+            .append_pair("created[gte]", &query.since.to_string())
+            .append_pair("limit", "100");
+        if let Some(until) = query.until {
+            path.append_pair("created[lte]", &until.to_string());
+        }
+        if let Some(after) = query.starting_after {
+            path.append_pair("starting_after", after);
+        }
+        let target = format!("{} events", query.event_type);
+        self.get_json(api_key, &format!("v1/events?{}", path.finish()), &target)
+            .await
+    }
+
+    /// A GET of `path` under the API root, within the timeout, sent once more on a fresh
+    /// connection if a pooled one turns out closed.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        api_key: &SecretString,
+        path: &str,
+        target: &str,
+    ) -> Result<T, StripeApiError> {
+        let lookup = async {
+            match self.get(api_key, path, target).await {
+                // A pooled connection the other end closed while we were frozen or idle fails
+                // before any answer; a GET is safe to send again on a fresh one.
+                Err(StripeApiError::Transport { .. }) => self.get(api_key, path, target).await,
+                other => other,
+            }
+        };
+        let body = match tokio::time::timeout(self.timeout, lookup).await {
+            Err(_) => {
+                return Err(StripeApiError::Timeout {
+                    target: target.to_string(),
+                    timeout_ms: self.timeout.as_millis(),
+                });
+            }
+            Ok(result) => result?,
+        };
+        serde_json::from_slice(&body).map_err(|e| StripeApiError::BadResponse {
+            target: target.to_string(),
+            detail: crate::sealed::describe_json_error(&e),
+        })
+    }
+
     async fn get(
         &self,
         api_key: &SecretString,
-        intent_id: &str,
-    ) -> Result<PaymentIntentView, StripeApiError> {
+        path: &str,
+        target: &str,
+    ) -> Result<Bytes, StripeApiError> {
         let transport = |detail: String| StripeApiError::Transport {
-            intent_id: intent_id.to_string(),
+            target: target.to_string(),
             detail,
         };
-        // intent_id is checked to be `pi_` and plain characters (event.rs): it cannot leave
-        // the path.
         let url = self
             .base_url
-            .join(&format!("v1/payment_intents/{intent_id}"))
+            .join(path)
             .map_err(|e| transport(format!("bad URL: {e}")))?;
         let request = hyper::Request::get(url.as_str())
             .header(
@@ -187,8 +234,26 @@ impl StripeApi {
             .await
             .map_err(|e| transport(format!("reading the answer: {e}")))?
             .to_bytes();
-        classify(intent_id, status, &body)
+        classify(target, status, body)
     }
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Copy)]
+pub struct EventQuery<'a> {
+    pub event_type: &'a str,
+    pub since: i64,
+    pub until: Option<i64>,
+    pub starting_after: Option<&'a str>,
+}
+
+/// A page of `/v1/events`: each event kept as raw JSON, read by [`crate::event::parse`] like
+/// a webhook body.
+#[derive(Debug, Deserialize)]
+pub struct EventPage {
+    pub data: Vec<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    pub has_more: bool,
 }
 
 const USER_AGENT: &str = concat!("payhook/", env!("CARGO_PKG_VERSION"));
@@ -217,24 +282,17 @@ struct ErrorDetail {
     message: Option<String>,
 }
 
-fn classify(
-    intent_id: &str,
-    status: u16,
-    body: &[u8],
-) -> Result<PaymentIntentView, StripeApiError> {
-    let intent_id = intent_id.to_string();
+fn classify(target: &str, status: u16, body: Bytes) -> Result<Bytes, StripeApiError> {
+    let target = target.to_string();
     match status {
-        200..=299 => serde_json::from_slice(body).map_err(|e| StripeApiError::BadResponse {
-            intent_id,
-            detail: crate::sealed::describe_json_error(&e),
-        }),
-        404 => Err(StripeApiError::NotFound(intent_id)),
+        200..=299 => Ok(body),
+        404 => Err(StripeApiError::NotFound(target)),
         // 408/409 are "try again" too; everything else in 4xx is a verdict.
-        408 | 409 | 429 | 500..=599 => Err(StripeApiError::Unavailable { intent_id, status }),
+        408 | 409 | 429 | 500..=599 => Err(StripeApiError::Unavailable { target, status }),
         _ => Err(StripeApiError::Rejected {
-            intent_id,
+            target,
             status,
-            message: serde_json::from_slice::<ErrorBody>(body)
+            message: serde_json::from_slice::<ErrorBody>(&body)
                 .ok()
                 .and_then(|b| b.error.message)
                 .unwrap_or_default(),
@@ -276,27 +334,52 @@ mod tests {
             (503, true),
             (409, true),
         ] {
-            let e = classify("pi_1", status, error).unwrap_err();
+            let e = classify("pi_1", status, Bytes::from_static(error)).unwrap_err();
             assert_eq!(e.is_transient(), transient, "HTTP {status}");
         }
         assert_eq!(
-            classify("pi_1", 404, error),
+            classify("pi_1", 404, Bytes::from_static(error)),
             Err(StripeApiError::NotFound("pi_1".into()))
         );
         assert_eq!(
-            classify("pi_1", 401, error),
+            classify("pi_1", 401, Bytes::from_static(error)),
             Err(StripeApiError::Rejected {
-                intent_id: "pi_1".into(),
+                target: "pi_1".into(),
                 status: 401,
                 message: "boom".into()
             })
         );
-        // An answer we cannot read is worth another try; so is one that is not an error body.
-        assert!(classify("pi_1", 200, b"<html>").unwrap_err().is_transient());
+        // An answer that is not an error body is still the verdict its status gives.
         assert!(matches!(
-            classify("pi_1", 400, b"<html>"),
+            classify("pi_1", 400, Bytes::from_static(b"<html>")),
             Err(StripeApiError::Rejected { message, .. }) if message.is_empty()
         ));
+    }
+
+    /// An answer we cannot read is worth another try.
+    #[tokio::test]
+    async fn an_unreadable_answer_is_a_transient_bad_response() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            if let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\n<html>",
+                    )
+                    .await;
+            }
+        });
+        let api = StripeApi::new(&base, Duration::from_secs(5)).unwrap();
+        let e = api
+            .payment_intent(&SecretString::from("sk_test_x"), "pi_1")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StripeApiError::BadResponse { .. }), "{e:?}");
+        assert!(e.is_transient());
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! `payhook dlq list` and `payhook dlq redrive`.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::path::PathBuf;
 
 use payhook::clock;
 use payhook::error::Reason;
+use payhook::keystore;
+use payhook::sealed::KeySet;
 
 use crate::commands::Context;
 use crate::failure::{Failure, Result};
+use crate::input::{read_file, value_or_file};
 use crate::redrive::{self, Filter};
 
 #[derive(clap::Subcommand)]
@@ -17,10 +22,11 @@ pub enum Command {
 
 impl Command {
     pub async fn run(self, context: &Context) -> Result<()> {
-        let sqs = aws_sdk_sqs::Client::new(&context.aws().await);
+        let aws = context.aws().await;
+        let sqs = aws_sdk_sqs::Client::new(&aws);
         match self {
             Command::List(args) => args.run(&sqs).await,
-            Command::Redrive(args) => args.run(&sqs).await,
+            Command::Redrive(args) => args.run(&aws, &sqs).await,
         }
     }
 }
@@ -95,32 +101,100 @@ pub struct RedriveArgs {
     /// Dead-letter message ids (repeatable).
     #[arg(long = "id")]
     ids: Vec<String>,
+    /// SUBSCRIBER=@FILE (or =BUNDLE): send that subscriber's dead letters back with this
+    /// corrected bundle instead of the one they carry (repeatable). Each is opened with the key
+    /// set first and must be signed by a trusted issuer for that subscriber.
+    #[arg(long, value_name = "SUBSCRIBER=@FILE")]
+    rebundle: Vec<String>,
+    /// The key set JSON file that opens the corrected bundles. Without it, the key set is read
+    /// from the secret --keyset-secret-id (or KEYSET_SECRET_ID) names.
+    #[arg(long, conflicts_with = "keyset_secret_id")]
+    keyset: Option<PathBuf>,
+    /// The consumer's key set secret (name or ARN).
+    #[arg(long, env = "KEYSET_SECRET_ID")]
+    keyset_secret_id: Option<String>,
 }
 
 impl RedriveArgs {
-    async fn run(self, sqs: &aws_sdk_sqs::Client) -> Result<()> {
+    async fn run(self, aws: &aws_config::SdkConfig, sqs: &aws_sdk_sqs::Client) -> Result<()> {
+        let rebundle = self.corrected_bundles(aws).await?;
         let filter = Filter {
             subscriber: self.subscriber,
             event_type: self.event_type,
             reason: self.reason.map(|r| r.0),
             message_ids: self.ids.into_iter().collect(),
         };
-        let done = redrive::redrive(sqs, &self.dlq_url, &self.queue_url, &filter, |p, letter| {
-            eprintln!(
-                "moved {}/{}  {} ({})",
-                p.moved,
-                p.selected,
-                letter.message_id,
-                letter.reason.as_deref().unwrap_or("no reason")
-            );
-            ControlFlow::Continue(())
-        })
+        let done = redrive::redrive(
+            sqs,
+            &self.dlq_url,
+            &self.queue_url,
+            &filter,
+            &rebundle,
+            |p, letter| {
+                eprintln!(
+                    "moved {}/{}  {} ({})",
+                    p.moved,
+                    p.selected,
+                    letter.message_id,
+                    letter.reason.as_deref().unwrap_or("no reason")
+                );
+                ControlFlow::Continue(())
+            },
+        )
         .await?;
         println!(
             "redrive done: {} moved to the queue, {} left in the dead-letter queue by the filter",
             done.moved, done.skipped
         );
         Ok(())
+    }
+}
+
+impl RedriveArgs {
+    /// Each `--rebundle`, opened with the key set: it must verify and name its subscriber, or
+    /// nothing is moved.
+    async fn corrected_bundles(
+        &self,
+        aws: &aws_config::SdkConfig,
+    ) -> Result<HashMap<String, String>> {
+        if self.rebundle.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys = match (&self.keyset, &self.keyset_secret_id) {
+            (Some(path), _) => KeySet::from_json(&read_file("--keyset", path)?)
+                .map_err(|e| Failure::usage(format!("--keyset {}", path.display()), e))?,
+            (None, Some(secret_id)) => {
+                let secrets = aws_sdk_secretsmanager::Client::new(aws);
+                keystore::load_keyset(&secrets, secret_id)
+                    .await
+                    .map_err(|e| Failure::failed("reading the key set", e))?
+            }
+            (None, None) => {
+                return Err(Failure::usage(
+                    "--rebundle",
+                    "needs the key set to check the corrected bundle",
+                )
+                .hint("pass --keyset FILE or --keyset-secret-id (KEYSET_SECRET_ID)"));
+            }
+        };
+        let mut out = HashMap::new();
+        for arg in &self.rebundle {
+            let (subscriber, bundle) = arg.split_once('=').ok_or_else(|| {
+                Failure::usage(format!("--rebundle {arg:.40}"), "expected SUBSCRIBER=@FILE")
+            })?;
+            let bundle = value_or_file("--rebundle", bundle)?;
+            let what = || format!("--rebundle {subscriber}");
+            let opened = keys.open(&bundle).map_err(|e| Failure::usage(what(), e))?;
+            opened
+                .ensure_subscriber(subscriber)
+                .map_err(|e| Failure::usage(what(), e))?;
+            eprintln!(
+                "{subscriber}: corrected bundle opens with key {} and is signed by issuer {}",
+                opened.key_id, opened.issuer
+            );
+            out.insert(subscriber.to_string(), bundle);
+        }
+        Ok(out)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod dev;
 pub mod dlq;
 pub mod keygen;
 pub mod open;
+pub mod reconcile;
 pub mod seal;
 
 #[derive(Parser)]
@@ -47,6 +48,7 @@ pub enum Command {
     Keygen(keygen::Args),
     Seal(seal::Args),
     Open(open::Args),
+    Reconcile(reconcile::Args),
     /// Inspect and redrive the dead-letter queue.
     #[command(subcommand)]
     Dlq(dlq::Command),
@@ -62,6 +64,7 @@ impl Cli {
             Command::Keygen(args) => args.run(),
             Command::Seal(args) => args.run(),
             Command::Open(args) => args.run(),
+            Command::Reconcile(args) => args.run(context).await,
             Command::Dlq(command) => command.run(context).await,
             Command::Dev(command) => command.run(context).await,
         }

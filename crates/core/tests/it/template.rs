@@ -110,3 +110,29 @@ fn the_template_builds_the_consumer_binary() {
         .expect("the consumer crate's manifest");
     assert!(manifest.contains("[[bin]]\nname = \"consumer\"\n"));
 }
+
+/// Queues hold deliveries not yet credited: deleting the stack or replacing a queue (a
+/// `QueueType` switch) must leave them, and the tables, in place.
+#[test]
+fn queues_and_tables_outlive_the_stack() {
+    let t = template();
+    for resource in [
+        "DeadLetterQueue",
+        "WebhookQueue",
+        "PaymentsTable",
+        "IdempotencyTable",
+    ] {
+        let start = t
+            .find(&format!("\n  {resource}:\n"))
+            .unwrap_or_else(|| panic!("{resource} in the template"));
+        let block: String = t[start + 1..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with("    ") || l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        for policy in ["DeletionPolicy: Retain", "UpdateReplacePolicy: Retain"] {
+            assert!(block.contains(policy), "{resource} lacks {policy}");
+        }
+    }
+}
