@@ -208,3 +208,163 @@ fn notice(subscriber: &str, r: &Reconciled) {
         "reconciled"
     );
 }
+
+/// The scheduled run's own settings, beside the consumer's [`crate::config::Config`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    /// `SUBSCRIBERS`: comma-separated ids, the template's `Subscribers`.
+    pub subscribers: Vec<String>,
+    /// `SUBSCRIBER_PARAMETER_PREFIX`: each bundle is the SSM parameter `<prefix>/<id>/bundle`,
+    /// the same one the webhook route resolves.
+    pub parameter_prefix: String,
+    /// `RECONCILE_WINDOW_HOURS`: how far back each run looks (default 72, Stripe's 3 days of
+    /// webhook retries; at most 720, the 30 days Stripe keeps events).
+    pub window_hours: u32,
+}
+
+/// Every environment variable the scheduled run reads beyond the consumer's.
+pub const SCHEDULE_VARIABLES: [&str; 3] = [
+    "SUBSCRIBERS",
+    "SUBSCRIBER_PARAMETER_PREFIX",
+    "RECONCILE_WINDOW_HOURS",
+];
+
+/// Events newer than this are left to their webhooks, which are normally still on their way.
+pub const SETTLE_SECS: i64 = 300;
+
+impl Schedule {
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        use crate::config::ConfigError;
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let subscribers: Vec<String> = get("SUBSCRIBERS")
+            .ok_or(ConfigError::Missing("SUBSCRIBERS"))?
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(bad) = subscribers
+            .iter()
+            .find(|s| !crate::envelope::is_valid_subscriber(s))
+        {
+            return Err(ConfigError::Invalid {
+                name: "SUBSCRIBERS",
+                why: format!("{bad:?} is not 1-64 of A-Z a-z 0-9 _ -"),
+            });
+        }
+        let window_hours = match get("RECONCILE_WINDOW_HOURS") {
+            None => 72,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|h| (1..=720).contains(h))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "RECONCILE_WINDOW_HOURS",
+                    why: format!("expected whole hours from 1 to 720, got {v:?}"),
+                })?,
+        };
+        Ok(Schedule {
+            subscribers,
+            parameter_prefix: get("SUBSCRIBER_PARAMETER_PREFIX")
+                .unwrap_or_else(|| "/payhook/subscribers".into())
+                .trim_end_matches('/')
+                .to_string(),
+            window_hours,
+        })
+    }
+}
+
+/// One subscriber's scheduled run.
+#[derive(Debug)]
+pub struct SubscriberRun {
+    pub subscriber: String,
+    pub result: Result<Summary, String>,
+}
+
+/// The scheduled reconcile: every configured subscriber, bundles read from SSM, over the last
+/// `window_hours` up to [`SETTLE_SECS`] ago. One subscriber's failure does not stop the others;
+/// each ends in one notice.
+pub async fn scheduled(
+    consumer: &Consumer,
+    aws: &aws_config::SdkConfig,
+    schedule: &Schedule,
+    now_secs: i64,
+) -> Vec<SubscriberRun> {
+    let ssm = aws_sdk_ssm::Client::new(aws);
+    let window = Window {
+        since: now_secs - i64::from(schedule.window_hours) * 3600,
+        until: Some(now_secs - SETTLE_SECS),
+    };
+    let mut runs = Vec::new();
+    for subscriber in &schedule.subscribers {
+        let result = scheduled_one(consumer, &ssm, schedule, subscriber, window).await;
+        match &result {
+            Ok(s) => tracing::info!(
+                source = "reconcile",
+                subscriber = subscriber.as_str(),
+                outcome = "reconciled",
+                events = s.events,
+                credited = s.credited,
+                already_credited = s.already_credited,
+                ignored = s.ignored,
+                unapplied = s.unapplied,
+                failed = s.failed,
+                "scheduled reconcile done"
+            ),
+            Err(e) => tracing::error!(
+                source = "reconcile",
+                subscriber = subscriber.as_str(),
+                outcome = "reconcile_failed",
+                error = e.as_str(),
+                "scheduled reconcile failed for this subscriber"
+            ),
+        }
+        runs.push(SubscriberRun {
+            subscriber: subscriber.clone(),
+            result,
+        });
+    }
+    runs
+}
+
+async fn scheduled_one(
+    consumer: &Consumer,
+    ssm: &aws_sdk_ssm::Client,
+    schedule: &Schedule,
+    subscriber: &str,
+    window: Window,
+) -> Result<Summary, String> {
+    let name = format!("{}/{subscriber}/bundle", schedule.parameter_prefix);
+    let sealed = ssm
+        .get_parameter()
+        .name(&name)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "reading {name}: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(e)
+            )
+        })?
+        .parameter()
+        .and_then(|p| p.value())
+        .map(str::to_string)
+        .ok_or_else(|| format!("{name} has no value"))?;
+    let bundle = consumer
+        .keys
+        .open(sealed.trim())
+        .map_err(|e| format!("{name}: {e}"))?;
+    bundle
+        .ensure_subscriber(subscriber)
+        .map_err(|e| format!("{name}: {e}"))?;
+    consumer
+        .reconcile(&bundle, window, |_| {})
+        .await
+        .map_err(|e| e.to_string())
+}

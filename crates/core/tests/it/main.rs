@@ -7,5 +7,6 @@ mod duplicates;
 mod faults;
 mod forgery;
 mod fuzz;
+mod reconcile;
 mod samples;
 mod template;

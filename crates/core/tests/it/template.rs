@@ -116,23 +116,76 @@ fn the_template_builds_the_consumer_binary() {
 #[test]
 fn queues_and_tables_outlive_the_stack() {
     let t = template();
-    for resource in [
+    for name in [
         "DeadLetterQueue",
         "WebhookQueue",
         "PaymentsTable",
         "IdempotencyTable",
     ] {
-        let start = t
-            .find(&format!("\n  {resource}:\n"))
-            .unwrap_or_else(|| panic!("{resource} in the template"));
-        let block: String = t[start + 1..]
-            .lines()
-            .skip(1)
-            .take_while(|l| l.starts_with("    ") || l.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let block = resource(&t, name);
         for policy in ["DeletionPolicy: Retain", "UpdateReplacePolicy: Retain"] {
-            assert!(block.contains(policy), "{resource} lacks {policy}");
+            assert!(block.contains(policy), "{name} lacks {policy}");
         }
+    }
+}
+
+/// The resource block `name`: its key line and everything indented under it.
+fn resource(t: &str, name: &str) -> String {
+    let start = t
+        .find(&format!("\n  {name}:\n"))
+        .unwrap_or_else(|| panic!("{name} in the template"))
+        + 1;
+    let mut lines = t[start..].lines();
+    let head = lines.next().unwrap_or_default();
+    std::iter::once(head)
+        .chain(lines.take_while(|l| l.is_empty() || l.starts_with("    ")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Both functions may read the idempotency item (the duplicate check before the Stripe lookup);
+/// the reconciler reads the bundles from SSM and builds its own binary, with the environment
+/// it reads.
+#[test]
+fn the_reconciler_is_scheduled_with_what_it_reads_and_may_do() {
+    let t = template();
+    for function in ["ConsumerFunction", "ReconcileFunction"] {
+        let block = resource(&t, function);
+        assert!(
+            block.contains("Action: [dynamodb:PutItem, dynamodb:GetItem]\n              Resource: !GetAtt IdempotencyTable.Arn"),
+            "{function} may not read the idempotency item"
+        );
+    }
+    let block = resource(&t, "ReconcileFunction");
+    assert!(block.contains("        Binary: reconciler\n"));
+    assert!(block.contains("Schedule: rate(1 hour)"));
+    assert!(block.contains("Action: ssm:GetParameter"));
+    let manifest = std::fs::read_to_string(repo_path("crates/consumer/Cargo.toml")).unwrap();
+    assert!(manifest.contains("[[bin]]\nname = \"reconciler\"\n"));
+    let start = block.find("        Variables:\n").expect("environment");
+    let vars: Vec<&str> = block[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("          "))
+        .filter_map(|l| l.trim().split_once(':').map(|(k, _)| k))
+        .filter(|k| *k != "RUST_LOG")
+        .collect();
+    for v in &vars {
+        assert!(
+            payhook::config::VARIABLES.contains(v)
+                || payhook::reconcile::SCHEDULE_VARIABLES.contains(v),
+            "the template sets {v}, which the reconciler never reads"
+        );
+    }
+    for required in payhook::reconcile::SCHEDULE_VARIABLES.iter().chain(&[
+        "PAYMENTS_TABLE",
+        "IDEMPOTENCY_TABLE",
+        "KEYSET_SECRET_ID",
+        "PAYHOOK_MODE",
+    ]) {
+        assert!(
+            vars.contains(required),
+            "the reconciler is not given {required}"
+        );
     }
 }

@@ -1,0 +1,36 @@
+//! The scheduled reconcile: on each tick (EventBridge), every configured subscriber's payment
+//! events of the last hours, from Stripe's events API, through the exactly-once ledger.
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use payhook::reconcile::{self, Schedule};
+use payhook::{clock, config::Config, setup};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    setup::init_tracing();
+    let config = Config::from_env()?;
+    let schedule = Schedule::from_env()?;
+    let aws = setup::aws_config(None).await;
+    let consumer = setup::consumer(&config, &aws).await?;
+    let (consumer, aws, schedule) = (&consumer, &aws, &schedule);
+    run(service_fn(
+        move |_tick: LambdaEvent<serde_json::Value>| async move {
+            let runs = reconcile::scheduled(consumer, aws, schedule, clock::now_ms() / 1000).await;
+            let failed: Vec<&str> = runs
+                .iter()
+                .filter(|r| r.result.is_err() || r.result.as_ref().is_ok_and(|s| s.failed > 0))
+                .map(|r| r.subscriber.as_str())
+                .collect();
+            // An error makes the run show in the function's Errors metric and alarm.
+            if failed.is_empty() {
+                Ok(serde_json::json!({ "subscribers": runs.len() }))
+            } else {
+                Err(Error::from(format!(
+                    "reconcile failed for {}",
+                    failed.join(", ")
+                )))
+            }
+        },
+    ))
+    .await
+}

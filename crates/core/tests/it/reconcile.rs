@@ -1,0 +1,79 @@
+//! The scheduled reconcile, as its Lambda handler runs it: bundles from SSM (moto), events from
+//! localstripe, credits in DynamoDB (moto); one subscriber's broken configuration does not stop
+//! the others.
+
+use payhook::reconcile::{self, Schedule};
+use payhook_testkit::logs::Logs;
+use payhook_testkit::stack::*;
+
+#[tokio::test]
+async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
+    let stack = Stack::new().await;
+    let prefix = format!("/{}", stack.config.payments_table);
+    let ssm = aws_sdk_ssm::Client::new(&stack.aws);
+    ssm.put_parameter()
+        .name(format!("{prefix}/{SUBSCRIBER}/bundle"))
+        .value(&stack.bundle)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("put the bundle into SSM (moto)");
+    let missed = stack.intent("order-sched-1", 2100).await;
+    let schedule = Schedule::from_lookup(|k| match k {
+        // "nobody" has no bundle parameter.
+        "SUBSCRIBERS" => Some(format!("{SUBSCRIBER},nobody")),
+        "SUBSCRIBER_PARAMETER_PREFIX" => Some(prefix.clone()),
+        "RECONCILE_WINDOW_HOURS" => Some("1".into()),
+        _ => None,
+    })
+    .expect("schedule");
+    // As if the tick came a little later than the settling time after the payment.
+    let tick = now_ms() / 1000 + reconcile::SETTLE_SECS + 1;
+
+    let (logs, _guard) = Logs::capture();
+    let runs = reconcile::scheduled(&stack.consumer, &stack.aws, &schedule, tick).await;
+    assert_eq!(runs.len(), 2);
+    let acme = runs[0].result.as_ref().expect("acme reconciled");
+    assert!(acme.credited >= 1, "{acme:?}");
+    assert_eq!(acme.failed, 0, "{acme:?}");
+    let nobody = runs[1].result.as_ref().expect_err("no bundle for nobody");
+    assert!(nobody.contains("/nobody/bundle"), "{nobody}");
+    let record = stack
+        .record(SUBSCRIBER, "order-sched-1")
+        .await
+        .expect("credited");
+    assert_eq!(record["paid"], 1);
+    assert_eq!(record["last_payment_intent"], missed.as_str());
+    let text = logs.text();
+    assert!(text.contains("\"outcome\":\"reconciled\""), "{text}");
+    assert!(text.contains("\"outcome\":\"reconcile_failed\""), "{text}");
+
+    // The next tick finds it credited.
+    let again = reconcile::scheduled(&stack.consumer, &stack.aws, &schedule, tick).await;
+    let acme_again = again[0].result.as_ref().expect("acme");
+    assert_eq!(acme_again.credited, 0, "{acme_again:?}");
+    assert_eq!(
+        stack.record(SUBSCRIBER, "order-sched-1").await.unwrap()["paid"],
+        1
+    );
+}
+
+#[test]
+fn the_schedule_reads_its_variables_and_names_what_is_wrong() {
+    let schedule =
+        Schedule::from_lookup(|k| (k == "SUBSCRIBERS").then(|| "acme, globex-eu".into()))
+            .expect("defaults");
+    assert_eq!(schedule.subscribers, ["acme", "globex-eu"]);
+    assert_eq!(schedule.parameter_prefix, "/payhook/subscribers");
+    assert_eq!(schedule.window_hours, 72);
+    for (name, value) in [("SUBSCRIBERS", "a#b"), ("RECONCILE_WINDOW_HOURS", "0")] {
+        let err = Schedule::from_lookup(|k| match k {
+            "SUBSCRIBERS" if name != "SUBSCRIBERS" => Some("acme".into()),
+            k if k == name => Some(value.into()),
+            _ => None,
+        })
+        .expect_err(name)
+        .to_string();
+        assert!(err.contains(name), "{err}");
+    }
+}
