@@ -40,7 +40,13 @@ async fn main() {
     // rounds would make later rounds slower: each run credits into tables of its own.
     let fresh_ledger = async |tag: &str| {
         let (payments, idem) = (format!("{id}-{tag}-payments"), format!("{id}-{tag}-idem"));
-        emulators::create_tables(&aws, &payments, &idem)
+        let unapplied = format!("{id}-{tag}-unapplied");
+        let tables = emulators::Tables {
+            payments: &payments,
+            idempotency: &idem,
+            unapplied: &unapplied,
+        };
+        emulators::create_tables(&aws, &tables)
             .await
             .expect("tables");
         Ledger::new(db.clone(), payments, idem, Duration::from_secs(86_400))
@@ -56,6 +62,7 @@ async fn main() {
         let config = Config::from_lookup(move |k| match k {
             "PAYMENTS_TABLE" => Some("replaced-per-run".into()),
             "IDEMPOTENCY_TABLE" => Some("replaced-per-run".into()),
+            "UNAPPLIED_TABLE" => Some("replaced-per-run".into()),
             "KEYSET_SECRET_ID" => Some(secret.clone()),
             "STRIPE_API_BASE" => Some(slow.clone()),
             "BATCH_CONCURRENCY" => Some(concurrency.to_string()),

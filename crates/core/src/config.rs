@@ -9,7 +9,8 @@ pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com/";
 
 /// Every environment variable the consumer reads (`AWS_*` aside, which the SDK reads). The SAM
 /// template may set only these; a test holds it to that.
-pub const VARIABLES: [&str; 12] = [
+pub const VARIABLES: [&str; 13] = [
+    "UNAPPLIED_TABLE",
     "PAYHOOK_MODE",
     "PAYMENTS_TABLE",
     "IDEMPOTENCY_TABLE",
@@ -33,6 +34,8 @@ pub struct Config {
     pub payments_table: String,
     /// `IDEMPOTENCY_TABLE`: one item per credited PaymentIntent.
     pub idempotency_table: String,
+    /// `UNAPPLIED_TABLE`: succeeded payments that name no usable payment record.
+    pub unapplied_table: String,
     /// `KEYSET_SECRET_ID`: name or ARN of the Secrets Manager secret holding the private keys.
     pub keyset_secret_id: String,
     /// `DEAD_LETTER_QUEUE_URL`: where permanent failures go at once. Unset, they are reported
@@ -131,6 +134,7 @@ impl Config {
             mode,
             payments_table: required("PAYMENTS_TABLE")?,
             idempotency_table: required("IDEMPOTENCY_TABLE")?,
+            unapplied_table: required("UNAPPLIED_TABLE")?,
             keyset_secret_id: required("KEYSET_SECRET_ID")?,
             dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL"),
             stripe_api_base,
@@ -159,9 +163,10 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const BASE: [(&str, &str); 3] = [
+    const BASE: [(&str, &str); 4] = [
         ("PAYMENTS_TABLE", "p"),
         ("IDEMPOTENCY_TABLE", "i"),
+        ("UNAPPLIED_TABLE", "u"),
         ("KEYSET_SECRET_ID", "s"),
     ];
 
@@ -192,7 +197,7 @@ mod tests {
     #[test]
     fn missing_and_invalid_values_are_named() {
         assert_eq!(
-            Config::from_lookup(lookup(&BASE[..2])).unwrap_err(),
+            Config::from_lookup(lookup(&BASE[..3])).unwrap_err(),
             ConfigError::Missing("KEYSET_SECRET_ID")
         );
         for (name, value) in [

@@ -15,7 +15,7 @@ use crate::bundle_cache::BundleCache;
 use crate::clock;
 use crate::dead_lettering::DeadLetters;
 use crate::envelope::Delivery;
-use crate::error::{FailureClass, ProcessError};
+use crate::error::{FailureClass, ProcessError, Reason};
 use crate::event::{self, Action, StripeEvent};
 use crate::known_credits::KnownCredits;
 use crate::ledger::{Applied, Credit, CreditedBy, Ledger};
@@ -23,6 +23,7 @@ use crate::mode::Mode;
 use crate::sealed::KeySet;
 use crate::signature;
 use crate::stripe_api::StripeApi;
+use crate::unapplied::{Unapplied, UnappliedPayment};
 
 /// Everything a warm invocation reuses: keys, HTTP and SDK clients.
 pub struct Consumer {
@@ -32,6 +33,8 @@ pub struct Consumer {
     pub ledger: Ledger,
     /// PaymentIntents this environment has seen credited: a later delivery of one costs nothing.
     pub known_credits: KnownCredits,
+    /// Where succeeded money that names no usable payment record is kept.
+    pub unapplied: Unapplied,
     /// The duplicate shortcuts (memory, read before the lookup, one PaymentIntent's messages in
     /// turn). On in every deployment; off only where a bench measures what they save.
     pub duplicate_shortcuts: bool,
@@ -57,6 +60,12 @@ pub enum Outcome {
     /// Another delivery credited this PaymentIntent.
     Duplicate(CreditedBy),
     Ignored(String),
+    /// Succeeded, but names no usable payment record: kept in the unapplied table for an
+    /// operator to assign.
+    Unapplied {
+        reason: Reason,
+        detail: String,
+    },
 }
 
 /// What we learnt about a message on the way, for its notice, whatever the outcome.
@@ -163,6 +172,16 @@ impl Consumer {
                 );
                 return ItemResult::Done;
             }
+            Ok(Outcome::Unapplied { reason, detail }) => {
+                notice!(
+                    warn,
+                    "unapplied",
+                    reason = reason.as_str(),
+                    error = detail.as_str(),
+                    "succeeded, but names no usable payment record: kept as unapplied money"
+                );
+                return ItemResult::Done;
+            }
             Ok(Outcome::Ignored(why)) => {
                 notice!(
                     info,
@@ -241,6 +260,15 @@ impl Consumer {
                 ItemResult::Retry
             }
         }
+    }
+
+    /// Keeps a succeeded payment that cannot be credited by itself; the message is then done.
+    async fn keep_unapplied(&self, p: UnappliedPayment<'_>) -> Result<Outcome, ProcessError> {
+        self.unapplied.keep(&p).await?;
+        Ok(Outcome::Unapplied {
+            reason: p.reason,
+            detail: p.detail.to_string(),
+        })
     }
 
     /// Who credited this PaymentIntent, if this environment or the ledger knows: a duplicate,
@@ -359,7 +387,12 @@ impl Consumer {
                 key: key_mode,
             });
         }
-        let payment_id = intent.metadata.get("id").cloned();
+        // The PaymentIntent's own metadata.id first, then what a Checkout Session names.
+        let payment_id = intent
+            .metadata
+            .get("id")
+            .cloned()
+            .or_else(|| event.fallback_payment_ids.first().cloned());
         notice.payment_id = payment_id.clone();
         if !intent.succeeded() {
             return Ok(Outcome::Ignored(format!(
@@ -367,9 +400,6 @@ impl Consumer {
                 intent.status
             )));
         }
-        let payment_id = payment_id.ok_or_else(|| ProcessError::NoPaymentId {
-            intent_id: intent_id.clone(),
-        })?;
         // What was collected, as Stripe states it; never a guess from `amount`.
         let amount_received =
             intent
@@ -377,6 +407,30 @@ impl Consumer {
                 .ok_or_else(|| ProcessError::MissingAmountReceived {
                     intent_id: intent_id.clone(),
                 })?;
+        let unapplied = |error: ProcessError| UnappliedPayment {
+            subscriber,
+            intent_id: &intent_id,
+            reason: error.reason(),
+            detail: "",
+            amount_received,
+            currency: &intent.currency,
+            payment_id: None,
+            event_id: &event.id,
+            event_type: &event.event_type,
+            delivery_id: message_id,
+        };
+        let Some(payment_id) = payment_id else {
+            let error = ProcessError::NoPaymentId {
+                intent_id: intent_id.clone(),
+            };
+            let detail = error.to_string();
+            return self
+                .keep_unapplied(UnappliedPayment {
+                    detail: &detail,
+                    ..unapplied(error)
+                })
+                .await;
+        };
 
         let applied = self
             .ledger
@@ -390,7 +444,24 @@ impl Consumer {
                 event_type: &event.event_type,
                 message_id,
             })
-            .await?;
+            .await;
+        let applied = match applied {
+            Err(
+                e @ (crate::ledger::LedgerError::CurrencyMismatch { .. }
+                | crate::ledger::LedgerError::BadPaymentId(_)),
+            ) => {
+                let error = ProcessError::Ledger(e);
+                let detail = error.to_string();
+                return self
+                    .keep_unapplied(UnappliedPayment {
+                        detail: &detail,
+                        payment_id: Some(&payment_id),
+                        ..unapplied(error)
+                    })
+                    .await;
+            }
+            other => other?,
+        };
         let credited_by = |by: CreditedBy| {
             self.known_credits.remember(subscriber, &intent_id, by);
         };

@@ -404,7 +404,7 @@ fn classify_code(intent_id: &str, error: &impl ProvideErrorMetadata) -> LedgerEr
 }
 
 /// Any failure of a DynamoDB call that is not a cancelled transaction.
-fn classify_other<E, R>(intent_id: &str, error: SdkError<E, R>) -> LedgerError
+pub(crate) fn classify_other<E, R>(intent_id: &str, error: SdkError<E, R>) -> LedgerError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

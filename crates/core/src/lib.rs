@@ -12,7 +12,8 @@
 //! - [`event`]: Stripe event -> the PaymentIntent to look up, or ignore
 //! - [`stripe_api`]: fetch the PaymentIntent's current state with the subscriber's key
 //! - [`ledger`]: exactly-once credit of the payment record (one DynamoDB transaction), and
-//!   who credited a PaymentIntent; [`known_credits`]: the environment's memory of that
+//!   who credited a PaymentIntent; [`known_credits`]: the environment's memory of that;
+//!   [`unapplied`]: succeeded money that names no usable payment record, kept for an operator
 //! - [`dead_lettering`]: move a permanent failure to the DLQ with its reason
 //! - [`backoff`]: push a transient failure's next delivery out by its receive count
 //! - [`batch`]: per-message outcomes -> partial batch response, FIFO order kept
@@ -39,6 +40,8 @@ pub mod stripe_api;
 pub mod ledger;
 
 pub mod known_credits;
+
+pub mod unapplied;
 
 pub mod dead_lettering;
 

@@ -30,8 +30,8 @@ pub struct Summary {
     pub credited: usize,
     pub already_credited: usize,
     pub ignored: usize,
-    /// Succeeded payments that cannot be credited automatically (no payment id, another
-    /// currency, no amount received): Stripe keeps them, the run names them.
+    /// Succeeded payments that cannot be credited by themselves (no payment id, another
+    /// currency): kept in the unapplied table like a delivery's; or no amount received.
     pub unapplied: usize,
     /// Events that failed for now (Stripe or DynamoDB unavailable): the next run tries again.
     pub failed: usize,
@@ -62,17 +62,6 @@ pub enum ReconcileError {
         subscriber: String,
         source: StripeApiError,
     },
-}
-
-/// Whether a failure means the money is there but cannot be applied by itself.
-fn is_unapplied(reason: Reason) -> bool {
-    matches!(
-        reason,
-        Reason::NoPaymentId
-            | Reason::CurrencyMismatch
-            | Reason::BadPaymentId
-            | Reason::MissingAmountReceived
-    )
 }
 
 impl Consumer {
@@ -158,14 +147,19 @@ impl Consumer {
             Ok(Outcome::Credited { .. }) => ("credited", None, None),
             Ok(Outcome::Duplicate(_)) => ("already_credited", None, None),
             Ok(Outcome::Ignored(why)) => ("ignored", None, Some(why)),
+            Ok(Outcome::Unapplied { reason, detail }) => ("unapplied", Some(reason), Some(detail)),
             Err(e) => {
                 let reason = e.reason();
-                let outcome = if is_unapplied(reason) {
-                    "unapplied"
-                } else {
-                    "failed"
-                };
-                (outcome, Some(reason), Some(e.to_string()))
+                // MissingAmountReceived: Stripe did not say what was collected.
+                (
+                    if reason == Reason::MissingAmountReceived {
+                        "unapplied"
+                    } else {
+                        "failed"
+                    },
+                    Some(reason),
+                    Some(e.to_string()),
+                )
             }
         };
         Reconciled {

@@ -11,6 +11,7 @@ use crate::handler::Consumer;
 use crate::keystore::{self, KeyStoreError};
 use crate::ledger::Ledger;
 use crate::stripe_api::{StripeApi, StripeSetupError};
+use crate::unapplied::Unapplied;
 
 /// Why the consumer could not be built; the function then fails to start and messages wait.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +61,10 @@ pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, Setu
         keys,
         bundles: BundleCache::default(),
         known_credits: Default::default(),
+        unapplied: Unapplied::new(
+            aws_sdk_dynamodb::Client::new(aws),
+            config.unapplied_table.clone(),
+        ),
         duplicate_shortcuts: true,
         stripe,
         ledger: Ledger::new(

@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use payhook::ledger::schema;
+use payhook::unapplied::schema as unapplied;
 
 use crate::BoxError;
 
@@ -24,12 +25,15 @@ pub async fn aws_config_for(endpoint: &str) -> SdkConfig {
         .await
 }
 
-/// Creates the payments and idempotency tables as the template does (on-demand).
-pub async fn create_tables(
-    aws: &SdkConfig,
-    payments_table: &str,
-    idempotency_table: &str,
-) -> Result<(), BoxError> {
+/// The tables the template creates, by name.
+pub struct Tables<'a> {
+    pub payments: &'a str,
+    pub idempotency: &'a str,
+    pub unapplied: &'a str,
+}
+
+/// Creates the payments, idempotency and unapplied tables as the template does (on-demand).
+pub async fn create_tables(aws: &SdkConfig, tables: &Tables<'_>) -> Result<(), BoxError> {
     let db = aws_sdk_dynamodb::Client::new(aws);
     let attr = |name: &str| {
         AttributeDefinition::builder()
@@ -44,7 +48,7 @@ pub async fn create_tables(
             .build()
     };
     db.create_table()
-        .table_name(payments_table)
+        .table_name(tables.payments)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attr(schema::SUBSCRIBER)?)
         .attribute_definitions(attr(schema::PAYMENT_ID)?)
@@ -53,10 +57,19 @@ pub async fn create_tables(
         .send()
         .await?;
     db.create_table()
-        .table_name(idempotency_table)
+        .table_name(tables.idempotency)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attr(schema::IDEMPOTENCY_KEY)?)
         .key_schema(key(schema::IDEMPOTENCY_KEY, KeyType::Hash)?)
+        .send()
+        .await?;
+    db.create_table()
+        .table_name(tables.unapplied)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(unapplied::SUBSCRIBER)?)
+        .attribute_definitions(attr(unapplied::PAYMENT_INTENT)?)
+        .key_schema(key(unapplied::SUBSCRIBER, KeyType::Hash)?)
+        .key_schema(key(unapplied::PAYMENT_INTENT, KeyType::Range)?)
         .send()
         .await?;
     Ok(())

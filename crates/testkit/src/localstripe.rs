@@ -11,6 +11,18 @@ pub async fn create_succeeded_intent(
     amount: i64,
     currency: &str,
 ) -> Result<String, BoxError> {
+    create_succeeded(stripe_base, api_key, Some(payment_id), amount, currency).await
+}
+
+/// The same, with `metadata.id` only if `payment_id` is given (as an Invoice's, a Payment
+/// Link's or a Dashboard payment's PaymentIntent has none).
+pub async fn create_succeeded(
+    stripe_base: &str,
+    api_key: &str,
+    payment_id: Option<&str>,
+    amount: i64,
+    currency: &str,
+) -> Result<String, BoxError> {
     #[derive(serde::Deserialize)]
     struct Created {
         id: String,
@@ -21,14 +33,16 @@ pub async fn create_succeeded_intent(
         .map_err(|e| format!("bad Stripe base URL {stripe_base:?}: {e}"))?;
     let client = stripe::Client::from_url(stripe_base, api_key);
     let amount = amount.to_string();
-    let params: std::collections::BTreeMap<&str, &str> = [
+    let mut params: std::collections::BTreeMap<&str, &str> = [
         ("amount", amount.as_str()),
         ("currency", currency),
         ("payment_method", "pm_card_visa"),
         ("confirm", "true"),
-        ("metadata[id]", payment_id),
     ]
     .into();
+    if let Some(payment_id) = payment_id {
+        params.insert("metadata[id]", payment_id);
+    }
     let created: Created = client.post_form("payment_intents", params).await?;
     if created.status != "succeeded" {
         return Err(format!(

@@ -80,9 +80,17 @@ impl Stack {
         let id = unique("it");
         let payments = format!("{id}-payments");
         let idempotency = format!("{id}-idempotency");
-        emulators::create_tables(&aws, &payments, &idempotency)
-            .await
-            .expect("create tables on moto");
+        let unapplied = format!("{id}-unapplied");
+        emulators::create_tables(
+            &aws,
+            &emulators::Tables {
+                payments: &payments,
+                idempotency: &idempotency,
+                unapplied: &unapplied,
+            },
+        )
+        .await
+        .expect("create tables on moto");
 
         let keys = TestKeys::new("it-key");
         let secret_arn =
@@ -102,6 +110,7 @@ impl Stack {
         let config = Config::from_lookup(|k| match k {
             "PAYMENTS_TABLE" => Some(payments.clone()),
             "IDEMPOTENCY_TABLE" => Some(idempotency.clone()),
+            "UNAPPLIED_TABLE" => Some(unapplied.clone()),
             "KEYSET_SECRET_ID" => Some(secret_arn.clone()),
             "DEAD_LETTER_QUEUE_URL" => dlq_url.clone(),
             "STRIPE_API_BASE" => Some(
@@ -155,7 +164,17 @@ impl Stack {
 
     /// A succeeded PaymentIntent on localstripe whose metadata.id is `payment_id`.
     pub async fn intent(&self, payment_id: &str, amount: i64) -> String {
-        localstripe::create_succeeded_intent(&self.stripe_base, API_KEY, payment_id, amount, "eur")
+        self.intent_with(Some(payment_id), amount, "eur").await
+    }
+
+    /// A succeeded PaymentIntent with `metadata.id` only if given, in `currency`.
+    pub async fn intent_with(
+        &self,
+        payment_id: Option<&str>,
+        amount: i64,
+        currency: &str,
+    ) -> String {
+        localstripe::create_succeeded(&self.stripe_base, API_KEY, payment_id, amount, currency)
             .await
             .expect("create PaymentIntent on localstripe")
     }

@@ -11,6 +11,7 @@ pub mod keygen;
 pub mod open;
 pub mod reconcile;
 pub mod seal;
+pub mod unapplied;
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +50,9 @@ pub enum Command {
     Seal(seal::Args),
     Open(open::Args),
     Reconcile(reconcile::Args),
+    /// Succeeded payments that named no usable payment record: list, and assign to one.
+    #[command(subcommand)]
+    Unapplied(unapplied::Command),
     /// Inspect and redrive the dead-letter queue.
     #[command(subcommand)]
     Dlq(dlq::Command),
@@ -66,6 +70,7 @@ impl Cli {
             Command::Open(args) => args.run(),
             Command::Reconcile(args) => args.run(context).await,
             Command::Dlq(command) => command.run(context).await,
+            Command::Unapplied(command) => command.run(context).await,
             Command::Dev(command) => command.run(context).await,
         }
     }

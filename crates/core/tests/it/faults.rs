@@ -39,6 +39,10 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
         keys: stack.keys.key_set(),
         bundles: Default::default(),
         known_credits: Default::default(),
+        unapplied: payhook::unapplied::Unapplied::new(
+            aws_sdk_dynamodb::Client::new(ledger_aws),
+            stack.config.unapplied_table.clone(),
+        ),
         duplicate_shortcuts: true,
         stripe: StripeApi::new(&stripe.base, Duration::from_millis(500)).expect("stripe client"),
         ledger: Ledger::new(

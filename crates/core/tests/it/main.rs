@@ -10,3 +10,4 @@ mod fuzz;
 mod reconcile;
 mod samples;
 mod template;
+mod unapplied;

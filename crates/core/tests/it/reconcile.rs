@@ -27,8 +27,10 @@ async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
         _ => None,
     })
     .expect("schedule");
-    // As if the tick came a little later than the settling time after the payment.
-    let tick = now_ms() / 1000 + reconcile::SETTLE_SECS + 1;
+    // As if the tick came the settling time after the payment; every event up to then exists
+    // before the first run lists them (other tests share localstripe and add events).
+    let tick = now_ms() / 1000 + reconcile::SETTLE_SECS;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     let (logs, _guard) = Logs::capture();
     let runs = reconcile::scheduled(&stack.consumer, &stack.aws, &schedule, tick).await;

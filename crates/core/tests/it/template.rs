@@ -121,6 +121,7 @@ fn queues_and_tables_outlive_the_stack() {
         "WebhookQueue",
         "PaymentsTable",
         "IdempotencyTable",
+        "UnappliedTable",
     ] {
         let block = resource(&t, name);
         for policy in ["DeletionPolicy: Retain", "UpdateReplacePolicy: Retain"] {
@@ -186,6 +187,35 @@ fn the_reconciler_is_scheduled_with_what_it_reads_and_may_do() {
         assert!(
             vars.contains(required),
             "the reconciler is not given {required}"
+        );
+    }
+}
+
+#[test]
+fn the_unapplied_table_has_the_keys_the_store_uses_and_both_functions_may_write_it() {
+    use payhook::unapplied::schema;
+    let t = template();
+    let block = resource(&t, "UnappliedTable");
+    for (key, kind) in [
+        (schema::SUBSCRIBER, "HASH"),
+        (schema::PAYMENT_INTENT, "RANGE"),
+    ] {
+        assert!(
+            block.contains(&format!("{{ AttributeName: {key}, KeyType: {kind} }}")),
+            "{key} {kind}"
+        );
+    }
+    for function in ["ConsumerFunction", "ReconcileFunction"] {
+        let f = resource(&t, function);
+        assert!(
+            f.contains("UNAPPLIED_TABLE: !Ref UnappliedTable"),
+            "{function}"
+        );
+        assert!(
+            f.contains(
+                "Action: dynamodb:PutItem\n              Resource: !GetAtt UnappliedTable.Arn"
+            ),
+            "{function}"
         );
     }
 }

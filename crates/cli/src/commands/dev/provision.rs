@@ -16,6 +16,8 @@ pub struct Args {
     payments_table: String,
     #[arg(long, default_value = "payhook-idempotency")]
     idempotency_table: String,
+    #[arg(long, default_value = "payhook-unapplied")]
+    unapplied_table: String,
     #[arg(long, default_value = "payhook-consumer-keys")]
     secret_name: String,
     /// Key set JSON file to store in the secret.
@@ -44,7 +46,12 @@ impl Args {
             let what = what.to_string();
             move |e| Failure::failed(what, e)
         };
-        emulators::create_tables(&aws, &self.payments_table, &self.idempotency_table)
+        let tables = emulators::Tables {
+            payments: &self.payments_table,
+            idempotency: &self.idempotency_table,
+            unapplied: &self.unapplied_table,
+        };
+        emulators::create_tables(&aws, &tables)
             .await
             .map_err(failed("creating the tables"))?;
         let arn = emulators::put_keyset_secret(&aws, &self.secret_name, &json)
@@ -64,6 +71,7 @@ impl Args {
         .map_err(failed("creating the webhook queue"))?;
         println!("PAYMENTS_TABLE={}", self.payments_table);
         println!("IDEMPOTENCY_TABLE={}", self.idempotency_table);
+        println!("UNAPPLIED_TABLE={}", self.unapplied_table);
         println!("KEYSET_SECRET_ID={arn}");
         println!("DEAD_LETTER_QUEUE_URL={dlq_url}");
         println!("QUEUE_URL={queue_url}");

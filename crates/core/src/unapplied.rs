@@ -1,0 +1,235 @@
+//! Money that cannot be applied by itself: a succeeded PaymentIntent that names no payment
+//! record (normal for Invoices, Subscriptions, Payment Links, Dashboard payments), names one
+//! kept in another currency, or names one that cannot be a record key. It is kept durably, with
+//! its reason and the delivery it came from, until an operator assigns it to a payment
+//! (`payhook unapplied apply`), which credits it through the same exactly-once ledger.
+//!
+//! One item per (subscriber, PaymentIntent): the first delivery's record stands, later ones of
+//! the same PaymentIntent find it.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::clock;
+use crate::error::Reason;
+use crate::ledger::{LedgerError, classify_other};
+
+/// Table layout, shared with the template and the tests.
+pub mod schema {
+    /// Partition key.
+    pub const SUBSCRIBER: &str = "subscriber";
+    /// Sort key: the PaymentIntent id.
+    pub const PAYMENT_INTENT: &str = "payment_intent";
+    /// `unapplied`, then `applied` once an operator assigned it.
+    pub const STATUS: &str = "status";
+}
+
+/// A succeeded payment that could not be credited, as the consumer found it.
+#[derive(Debug, Clone)]
+pub struct UnappliedPayment<'a> {
+    pub subscriber: &'a str,
+    pub intent_id: &'a str,
+    pub reason: Reason,
+    pub detail: &'a str,
+    pub amount_received: i64,
+    pub currency: &'a str,
+    /// The payment id the PaymentIntent named, if it named one.
+    pub payment_id: Option<&'a str>,
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    /// The SQS message id, or the reconcile run's delivery id.
+    pub delivery_id: &'a str,
+}
+
+/// A kept item, as an operator reads it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnappliedItem {
+    pub subscriber: String,
+    pub payment_intent: String,
+    pub status: String,
+    pub reason: String,
+    pub detail: String,
+    pub amount_received: i64,
+    pub currency: String,
+    pub payment_id: Option<String>,
+    pub event_id: String,
+    pub event_type: String,
+    pub delivery_id: String,
+    pub recorded_at: String,
+    pub applied_payment_id: Option<String>,
+    pub applied_at: Option<String>,
+}
+
+pub struct Unapplied {
+    client: Client,
+    table: String,
+}
+
+impl Unapplied {
+    pub fn new(client: Client, table: String) -> Self {
+        Unapplied { client, table }
+    }
+
+    /// Keeps the payment, unless an earlier delivery of the same PaymentIntent already did.
+    pub async fn keep(&self, p: &UnappliedPayment<'_>) -> Result<(), LedgerError> {
+        let s = |v: &str| AttributeValue::S(v.to_string());
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(schema::SUBSCRIBER, s(p.subscriber))
+            .item(schema::PAYMENT_INTENT, s(p.intent_id))
+            .item(schema::STATUS, s("unapplied"))
+            .item("reason", s(p.reason.as_str()))
+            .item("detail", s(p.detail))
+            .item(
+                "amount_received",
+                AttributeValue::N(p.amount_received.to_string()),
+            )
+            .item("currency", s(p.currency))
+            .item("event_id", s(p.event_id))
+            .item("event_type", s(p.event_type))
+            .item("delivery_id", s(p.delivery_id))
+            .item(
+                "recorded_at",
+                s(&clock::rfc3339((clock::now_ms() / 1000).max(0) as u64)),
+            )
+            .condition_expression("attribute_not_exists(#pi)")
+            .expression_attribute_names("#pi", schema::PAYMENT_INTENT);
+        if let Some(payment_id) = p.payment_id {
+            put = put.item("payment_id", s(payment_id));
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(())
+            }
+            Err(e) => Err(classify_other(p.intent_id, e)),
+        }
+    }
+
+    /// Every kept item, or one subscriber's.
+    pub async fn list(&self, subscriber: Option<&str>) -> Result<Vec<UnappliedItem>, LedgerError> {
+        let mut items = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = match subscriber {
+                Some(sub) => {
+                    let out = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("#s = :s")
+                        .expression_attribute_names("#s", schema::SUBSCRIBER)
+                        .expression_attribute_values(":s", AttributeValue::S(sub.to_string()))
+                        .set_exclusive_start_key(start.take())
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(|e| classify_other("the unapplied list", e))?;
+                    (out.items().to_vec(), out.last_evaluated_key().cloned())
+                }
+                None => {
+                    let out = self
+                        .client
+                        .scan()
+                        .table_name(&self.table)
+                        .set_exclusive_start_key(start.take())
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(|e| classify_other("the unapplied list", e))?;
+                    (out.items().to_vec(), out.last_evaluated_key().cloned())
+                }
+            };
+            items.extend(page.0.iter().map(item));
+            match page.1 {
+                Some(next) => start = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    pub async fn get(
+        &self,
+        subscriber: &str,
+        intent_id: &str,
+    ) -> Result<Option<UnappliedItem>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(
+                schema::SUBSCRIBER,
+                AttributeValue::S(subscriber.to_string()),
+            )
+            .key(
+                schema::PAYMENT_INTENT,
+                AttributeValue::S(intent_id.to_string()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify_other(intent_id, e))?;
+        Ok(out.item().map(item))
+    }
+
+    /// Records that the payment was assigned to `payment_id` and credited.
+    pub async fn mark_applied(
+        &self,
+        subscriber: &str,
+        intent_id: &str,
+        payment_id: &str,
+    ) -> Result<(), LedgerError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                schema::SUBSCRIBER,
+                AttributeValue::S(subscriber.to_string()),
+            )
+            .key(
+                schema::PAYMENT_INTENT,
+                AttributeValue::S(intent_id.to_string()),
+            )
+            .update_expression("SET #st = :applied, applied_payment_id = :p, applied_at = :now")
+            .expression_attribute_names("#st", schema::STATUS)
+            .expression_attribute_values(":applied", AttributeValue::S("applied".into()))
+            .expression_attribute_values(":p", AttributeValue::S(payment_id.to_string()))
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::S(clock::rfc3339((clock::now_ms() / 1000).max(0) as u64)),
+            )
+            .send()
+            .await
+            .map_err(|e| classify_other(intent_id, e))?;
+        Ok(())
+    }
+}
+
+fn item(i: &HashMap<String, AttributeValue>) -> UnappliedItem {
+    let text = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned();
+    UnappliedItem {
+        subscriber: text(schema::SUBSCRIBER).unwrap_or_default(),
+        payment_intent: text(schema::PAYMENT_INTENT).unwrap_or_default(),
+        status: text(schema::STATUS).unwrap_or_default(),
+        reason: text("reason").unwrap_or_default(),
+        detail: text("detail").unwrap_or_default(),
+        amount_received: i
+            .get("amount_received")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_default(),
+        currency: text("currency").unwrap_or_default(),
+        payment_id: text("payment_id"),
+        event_id: text("event_id").unwrap_or_default(),
+        event_type: text("event_type").unwrap_or_default(),
+        delivery_id: text("delivery_id").unwrap_or_default(),
+        recorded_at: text("recorded_at").unwrap_or_default(),
+        applied_payment_id: text("applied_payment_id"),
+        applied_at: text("applied_at"),
+    }
+}
