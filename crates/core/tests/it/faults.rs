@@ -552,3 +552,101 @@ async fn fifo_groups_keep_their_order_standard_queues_do_not_wait() {
         );
     }
 }
+
+/// On a FIFO queue SQS delivers none of a group's messages while one is in flight, so a
+/// failing payment's backoff holds its whole subscriber. What the consumer controls, checked
+/// here: each retry asks only the short FIFO delay, the payment is dead-lettered after
+/// MaxReceiveCount receives, the subscriber's other payments are credited. The hold is then at
+/// most the sum of those delays plus each attempt's processing (README: FIFO). moto does not
+/// block a group while a message is in flight (it delivered a later message of the group
+/// meanwhile), so elapsed time here would understate SQS's hold: the requested delays are
+/// asserted instead.
+#[tokio::test]
+async fn a_failing_payment_holds_a_fifo_subscriber_only_for_its_short_backoff() {
+    let stripe = FakeStripe::start().await;
+    let stack = Stack::with(Options {
+        stripe_base: Some(stripe.base.clone()),
+        env: vec![("STRIPE_TIMEOUT_MS", "500".into())],
+        ..Options::default()
+    })
+    .await;
+    let name = format!("{}-hold", stack.config.payments_table);
+    let dlq = emulators::create_queue(&stack.aws, &format!("{name}-dlq.fifo"))
+        .await
+        .expect("fifo dlq");
+    let max_receives = 3;
+    let queue = emulators::create_queue_with_dlq(
+        &stack.aws,
+        &format!("{name}.fifo"),
+        &dlq,
+        max_receives,
+        1,
+    )
+    .await
+    .expect("fifo queue");
+    let schedule = vec![1u32; max_receives as usize];
+    let mut config = stack.config.clone();
+    config.webhook_queue_url = Some(queue.clone());
+    config.retry_backoff_secs = schedule.clone();
+    let consumer = payhook::setup::consumer(&config, &stack.aws)
+        .await
+        .expect("consumer");
+
+    let intents = ["pi_holdFailing1", "pi_holdNext2", "pi_holdNext3"];
+    for (i, pi) in intents.iter().enumerate() {
+        stripe.add_intent(pi, &format!("order-hold-{i}"));
+    }
+    stripe.make_unavailable(intents[0]);
+    enqueue(&stack, &queue, SUBSCRIBER, &stack.bundle, WHSEC, &intents).await;
+
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws);
+    let (logs, _guard) = Logs::capture();
+    let credited = |logs: &Logs| {
+        logs.notices()
+            .iter()
+            .filter(|n| n["outcome"] == "credited")
+            .count()
+    };
+    let dead_letters = || async {
+        use aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages as Count;
+        sqs.get_queue_attributes()
+            .queue_url(&dlq)
+            .attribute_names(Count)
+            .send()
+            .await
+            .expect("DLQ attributes")
+            .attributes()
+            .and_then(|a| a.get(&Count).cloned())
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    for _ in 0..40 {
+        payhook_testkit::poller::poll_once(&sqs, &queue, &consumer, 1)
+            .await
+            .expect("poll");
+        if credited(&logs) == 2 && dead_letters().await == 1 {
+            break;
+        }
+    }
+    assert_eq!(credited(&logs), 2, "{}", logs.text());
+    assert_eq!(
+        dead_letters().await,
+        1,
+        "the failing payment waits in the DLQ"
+    );
+    let retries: Vec<u64> = logs
+        .notices()
+        .iter()
+        .filter(|n| n["payment_intent"] == intents[0] && n["outcome"] == "retry")
+        .map(|n| n["retry_in_secs"].as_u64().expect("a retry says when"))
+        .collect();
+    assert!(
+        !retries.is_empty() && retries.len() <= max_receives as usize,
+        "{}",
+        logs.text()
+    );
+    assert!(
+        retries.iter().all(|d| *d == 1),
+        "the FIFO schedule: {retries:?}"
+    );
+}
