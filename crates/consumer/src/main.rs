@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use payhook::{batch, clock, config::Config, setup};
+use payhook::{batch, clock, config::Config, setup, telemetry};
 
 /// Stop starting messages this long before the function timeout: one message's worst case
 /// (Stripe timeout, then a DynamoDB and an SQS call at their operation timeouts) must fit.
@@ -12,6 +12,8 @@ const SAFETY_MARGIN: Duration = Duration::from_secs(20);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     setup::init_tracing();
+    let metrics = telemetry::install()?;
+    telemetry::cold_start();
     let config = Config::from_env()?;
     let aws = setup::aws_config(None).await;
     // Built once per cold start: keys, SDK clients and Stripe connection pools are reused.
@@ -25,10 +27,14 @@ async fn main() -> Result<(), Error> {
                 Instant::now(),
                 SAFETY_MARGIN,
             );
-            consumer
-                .handle_until(event.payload, deadline)
-                .await
-                .map_err(Error::from)
+            let request_id = event.context.request_id;
+            let response = consumer
+                .handle_until(event.payload, deadline, Some(&request_id))
+                .await;
+            // The invocation's metrics, as EMF documents on stdout: CloudWatch Logs makes
+            // metrics of them.
+            telemetry::flush_to_stdout(metrics, &request_id);
+            response.map_err(Error::from)
         },
     ))
     .await

@@ -23,6 +23,7 @@ use crate::mode::Mode;
 use crate::sealed::KeySet;
 use crate::signature;
 use crate::stripe_api::StripeApi;
+use crate::telemetry;
 use crate::unapplied::{Unapplied, UnappliedPayment};
 
 /// Everything a warm invocation reuses: keys, HTTP and SDK clients.
@@ -96,16 +97,19 @@ fn same_payment_intent(msg: &SqsMessage) -> Option<String> {
 impl Consumer {
     /// A batch in, the failed message ids out, with no time limit (tests, the local poller).
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, MissingMessageId> {
-        self.handle_until(event, None).await
+        self.handle_until(event, None, None).await
     }
 
     /// The Lambda handler: no message is started after `deadline`, so the invocation always
-    /// returns its partial batch response before the function timeout.
+    /// returns its partial batch response before the function timeout. Every notice carries
+    /// the invocation's `request_id`.
     pub async fn handle_until(
         &self,
         event: SqsEvent,
         deadline: Option<std::time::Instant>,
+        request_id: Option<&str>,
     ) -> Result<SqsBatchResponse, MissingMessageId> {
+        telemetry::batch(event.records.len());
         let same_effect = |msg| {
             self.duplicate_shortcuts
                 .then(|| same_payment_intent(msg))
@@ -116,12 +120,17 @@ impl Consumer {
             deadline,
             self.concurrency,
             same_effect,
-            |id, msg| self.handle_message(id, msg),
+            |id, msg| self.handle_message(id, msg, request_id),
         )
         .await
     }
 
-    async fn handle_message(&self, message_id: &str, msg: &SqsMessage) -> ItemResult {
+    async fn handle_message(
+        &self,
+        message_id: &str,
+        msg: &SqsMessage,
+        request_id: Option<&str>,
+    ) -> ItemResult {
         let started = Instant::now();
         let mut notice = Notice::default();
         let result = self.process(message_id, msg, &mut notice).await;
@@ -133,9 +142,12 @@ impl Consumer {
             payment_intent,
             payment_id,
         } = notice;
+        // One notice per message, and its metrics: the outcome, and the reason where it has one.
         macro_rules! notice {
-            ($level:ident, $outcome:expr, $($rest:tt)*) => {
+            ($level:ident, $outcome:expr, $reason:expr; $($rest:tt)*) => {
+                telemetry::message($outcome, $reason);
                 tracing::$level!(
+                    request_id,
                     message_id,
                     subscriber,
                     event_id,
@@ -150,13 +162,13 @@ impl Consumer {
         }
         let error = match result {
             Ok(Outcome::Credited { recovered: false }) => {
-                notice!(info, "credited", "payment credited");
+                notice!(info, "credited", None; "payment credited");
                 return ItemResult::Done;
             }
             Ok(Outcome::Credited { recovered: true }) => {
                 notice!(
                     info,
-                    "credited",
+                    "credited", None;
                     recovered = true,
                     "payment credited (by this message's earlier attempt, whose answer was lost)"
                 );
@@ -165,7 +177,7 @@ impl Consumer {
             Ok(Outcome::Duplicate(by)) => {
                 notice!(
                     info,
-                    "duplicate",
+                    "duplicate", None;
                     credited_by_event = by.event_id.as_str(),
                     credited_by_message = by.message_id.as_str(),
                     "PaymentIntent already credited; nothing changed"
@@ -175,7 +187,7 @@ impl Consumer {
             Ok(Outcome::Unapplied { reason, detail }) => {
                 notice!(
                     warn,
-                    "unapplied",
+                    "unapplied", Some(reason);
                     reason = reason.as_str(),
                     error = detail.as_str(),
                     "succeeded, but names no usable payment record: kept as unapplied money"
@@ -185,7 +197,7 @@ impl Consumer {
             Ok(Outcome::Ignored(why)) => {
                 notice!(
                     info,
-                    "ignored",
+                    "ignored", None;
                     reason = why.as_str(),
                     "acknowledged without effect"
                 );
@@ -193,7 +205,8 @@ impl Consumer {
             }
             Err(e) => e,
         };
-        let reason = error.reason().as_str();
+        let reason_code = error.reason();
+        let reason = reason_code.as_str();
         let class = error.class().as_str();
         let detail = error.to_string();
         match (error.class(), &self.dead_letters) {
@@ -214,7 +227,7 @@ impl Consumer {
                 };
                 notice!(
                     warn,
-                    "retry",
+                    "retry", Some(reason_code);
                     reason,
                     class,
                     error = detail.as_str(),
@@ -227,7 +240,7 @@ impl Consumer {
                 Ok(()) => {
                     notice!(
                         error,
-                        "dead_lettered",
+                        "dead_lettered", Some(reason_code);
                         reason,
                         class,
                         error = detail.as_str(),
@@ -238,7 +251,7 @@ impl Consumer {
                 Err(dlq_error) => {
                     notice!(
                         error,
-                        "failed",
+                        "failed", Some(reason_code);
                         reason,
                         class,
                         error = detail.as_str(),
@@ -251,7 +264,7 @@ impl Consumer {
             (FailureClass::Permanent, None) => {
                 notice!(
                     error,
-                    "failed",
+                    "failed", Some(reason_code);
                     reason,
                     class,
                     error = detail.as_str(),
@@ -289,6 +302,8 @@ impl Consumer {
         self.known_credits
             .remember(subscriber, intent_id, by.clone());
         let outcome = if by.message_id == message_id {
+            // The attempt that committed it never reported it.
+            telemetry::credited(&by.currency, by.amount);
             Outcome::Credited { recovered: true }
         } else {
             Outcome::Duplicate(by.clone())
@@ -379,7 +394,10 @@ impl Consumer {
             return Ok(outcome);
         }
 
-        let intent = self.stripe.payment_intent(api_key, &intent_id).await?;
+        let asked = Instant::now();
+        let intent = self.stripe.payment_intent(api_key, &intent_id).await;
+        telemetry::stripe_lookup(asked.elapsed());
+        let intent = intent?;
         if intent.livemode.map(Mode::of_livemode) != Some(key_mode) {
             return Err(ProcessError::IntentMode {
                 intent_id,
@@ -467,18 +485,24 @@ impl Consumer {
         };
         Ok(match applied {
             Applied::Credited => {
+                telemetry::credited(&intent.currency, amount_received);
                 credited_by(CreditedBy {
                     event_id: event.id.clone(),
                     message_id: message_id.to_string(),
                     payment_id,
+                    amount: amount_received,
+                    currency: intent.currency.clone(),
                 });
                 Outcome::Credited { recovered: false }
             }
             Applied::CreditedEarlier => {
+                telemetry::credited(&intent.currency, amount_received);
                 credited_by(CreditedBy {
                     event_id: event.id.clone(),
                     message_id: message_id.to_string(),
                     payment_id,
+                    amount: amount_received,
+                    currency: intent.currency.clone(),
                 });
                 Outcome::Credited { recovered: true }
             }

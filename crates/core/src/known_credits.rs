@@ -61,6 +61,8 @@ mod tests {
             event_id: "evt_1".into(),
             message_id: message_id.into(),
             payment_id: "order-1".into(),
+            amount: 100,
+            currency: "eur".into(),
         }
     }
 

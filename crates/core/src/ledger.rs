@@ -70,6 +70,9 @@ pub struct CreditedBy {
     pub event_id: String,
     pub message_id: String,
     pub payment_id: String,
+    /// What was credited: the amount received, in the currency's minor unit.
+    pub amount: i64,
+    pub currency: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,10 +200,12 @@ impl Ledger {
                 Self::idempotency_key(subscriber, intent_id),
             )
             .consistent_read(true)
-            .projection_expression("#e, #m, #p")
+            .projection_expression("#e, #m, #p, #a, #c")
             .expression_attribute_names("#e", schema::EVENT_ID)
             .expression_attribute_names("#m", schema::MESSAGE_ID)
             .expression_attribute_names("#p", "payment_id")
+            .expression_attribute_names("#a", "amount")
+            .expression_attribute_names("#c", "currency")
             .send()
             .await
             .map_err(|e| classify_other(intent_id, e))?;
@@ -295,6 +300,12 @@ fn credited_by(item: &HashMap<String, AttributeValue>) -> CreditedBy {
         event_id: text(schema::EVENT_ID),
         message_id: text(schema::MESSAGE_ID),
         payment_id: text("payment_id"),
+        amount: item
+            .get("amount")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_default(),
+        currency: text("currency"),
     }
 }
 
@@ -329,11 +340,7 @@ where
             .first()
             .and_then(|r| r.item())
             .map(credited_by)
-            .unwrap_or_else(|| CreditedBy {
-                event_id: String::new(),
-                message_id: String::new(),
-                payment_id: String::new(),
-            });
+            .unwrap_or_else(|| credited_by(&HashMap::new()));
         return Ok(if by.message_id == credit.message_id {
             Applied::CreditedEarlier
         } else {
@@ -544,6 +551,8 @@ mod tests {
                 event_id: "evt_first".into(),
                 message_id: "m-other".into(),
                 payment_id: "order-1".into(),
+                amount: 0,
+                currency: "eur".into(),
             }))
         );
         let same = mock!(Client::transact_write_items).then_error(|| {

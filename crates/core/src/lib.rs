@@ -20,6 +20,7 @@
 //! - [`handler`]: the pipeline for one message, its notice, and the Lambda entry point
 //! - [`reconcile`]: the same steps for the events Stripe's events API lists, whether or not a
 //!   webhook arrived
+//! - [`telemetry`]: CloudWatch metrics (EMF) per message and per invocation
 //! - [`config`], [`mode`], [`keystore`], [`error`], [`setup`], [`clock`]: environment, live or
 //!   test, private keys, error classes and reasons, wiring, wall-clock time
 
@@ -62,5 +63,7 @@ pub mod keystore;
 pub mod error;
 
 pub mod setup;
+
+pub mod telemetry;
 
 pub mod clock;

@@ -10,6 +10,7 @@
 //! - [`fake_stripe`]: a Stripe that fails on demand, for faults no emulator produces
 //! - [`proxy`]: a delaying, connection-counting TCP proxy
 //! - [`stack`], [`logs`]: an isolated slice of the local stack per test, and captured notices
+//! - [`emf`]: CloudWatch Embedded Metric Format documents read back and checked
 
 use std::path::PathBuf;
 
@@ -32,6 +33,8 @@ pub mod proxy;
 pub mod stack;
 
 pub mod logs;
+
+pub mod emf;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
