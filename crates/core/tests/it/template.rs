@@ -83,6 +83,7 @@ fn the_function_environment_is_what_the_consumer_reads() {
         .lines()
         .skip(2)
         .take_while(|l| l.starts_with("          "))
+        .filter(|l| !l.trim_start().starts_with('#'))
         .filter_map(|l| l.trim().split_once(':').map(|(k, _)| k))
         .filter(|k| *k != "RUST_LOG")
         .collect();
@@ -168,6 +169,7 @@ fn the_reconciler_is_scheduled_with_what_it_reads_and_may_do() {
         .lines()
         .skip(1)
         .take_while(|l| l.starts_with("          "))
+        .filter(|l| !l.trim_start().starts_with('#'))
         .filter_map(|l| l.trim().split_once(':').map(|(k, _)| k))
         .filter(|k| *k != "RUST_LOG")
         .collect();
