@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The main job, locally, end to end, on a fresh machine:
 #   installs the emulators into .venv, starts moto (DynamoDB, SQS, Secrets Manager) and
-#   localstripe, creates the tables, the key set secret (the committed demo key) and the DLQ,
-#   creates a succeeded PaymentIntent, turns the sample Stripe events in
-#   events/stripe/ into signed SQS events, and sends each through the real Lambda handler with
-#   `cargo lambda watch` + `cargo lambda invoke`. Prints the notices and the payment record.
+#   localstripe, creates the tables, the key set secret (the committed demo key) and the queues,
+#   starts the real Lambda handler under `cargo lambda watch` and a local API Gateway
+#   (`payhook dev ingress`, mapping requests as template.yaml does), registers it as
+#   localstripe's webhook endpoint, confirms a PaymentIntent on localstripe, and lets its signed
+#   webhook travel ingress -> queue -> handler. Then more deliveries by hand (the sample Stripe
+#   events in events/stripe/ as signed SQS events: the other event types, a redelivery, an
+#   ignored type, a forged one) through `cargo lambda invoke`. Prints the notices, checks the
+#   EMF metrics count what they say, and prints the payment record: credited once.
 # Leaves the generated events in .local/demo/events/ for `cargo lambda invoke --data-file`.
 # With --keep, leaves moto, localstripe and `cargo lambda watch` running for more invokes, and
 # writes .local/demo/env.sh (source it to reach them; it says how to stop them).
@@ -25,7 +29,12 @@ DEMO="$STATE/demo"
 rm -rf "$DEMO"
 mkdir -p "$DEMO/events"
 WATCH_PID=""
+INGRESS_PID=""
 cleanup() {
+    if [ -n "$INGRESS_PID" ]; then
+        kill "$INGRESS_PID" 2>/dev/null || true
+        wait "$INGRESS_PID" 2>/dev/null || true
+    fi
     if [ -n "$WATCH_PID" ]; then
         kill -- "-$WATCH_PID" 2>/dev/null || kill "$WATCH_PID" 2>/dev/null || true
         wait "$WATCH_PID" 2>/dev/null || true
@@ -55,11 +64,30 @@ source "$DEMO/consumer.env"
 set +a
 cp events/demo-acme.bundle "$DEMO/bundle.txt"
 
-say "a succeeded PaymentIntent on localstripe, metadata.id=$PAYMENT_ID"
+say "starting the handler under cargo lambda watch"
+PORT="$(free_port)"
+# setsid: its own process group, so cleanup can stop watch and the function it spawned.
+setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$PORT" --ignore-changes \
+    > "$DEMO/watch.log" 2>&1 &
+WATCH_PID=$!
+wait_for_port "$PORT" "cargo lambda watch" "$DEMO/watch.log"
+
+say "a local API Gateway for POST /stripe/$SUBSCRIBER, and localstripe's webhooks pointed at it"
+INGRESS_PORT="$(free_port)"
+"$PAYHOOK" dev ingress --port "$INGRESS_PORT" --queue-url "$QUEUE_URL" \
+    --route "$SUBSCRIBER=@events/demo-acme.bundle" > "$DEMO/ingress.log" 2>&1 &
+INGRESS_PID=$!
+wait_for_port "$INGRESS_PORT" "payhook dev ingress" "$DEMO/ingress.log"
+"$PAYHOOK" dev stripe-webhook --id demo --url "http://127.0.0.1:$INGRESS_PORT/stripe/$SUBSCRIBER"
+
+say "a PaymentIntent confirmed on localstripe, metadata.id=$PAYMENT_ID: its webhook goes ingress -> queue -> handler"
 INTENT="$("$PAYHOOK" dev demo-intent --payment-id "$PAYMENT_ID" --amount 2000 --currency eur)"
 echo "$INTENT"
+# Like Lambda's event source mapping: batches from the queue to the handler's invoke API.
+"$PAYHOOK" dev local --queue-url "$QUEUE_URL" --wait-secs 1 --until-idle 4 \
+    --invoke-url "http://127.0.0.1:$PORT/2015-03-31/functions/consumer/invocations"
 
-say "signed SQS events in $DEMO/events"
+say "more deliveries by hand: signed SQS events in $DEMO/events"
 event() { # name body-type [extra args]
     local name="$1" type="$2"
     shift 2
@@ -76,14 +104,6 @@ echo "  4-redelivery.json"
 event 5-customer.created customer.created
 event 6-forged payment_intent.succeeded --forge
 
-say "starting the handler under cargo lambda watch"
-PORT="$(free_port)"
-# setsid: its own process group, so cleanup can stop watch and the function it spawned.
-setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$PORT" --ignore-changes \
-    > "$DEMO/watch.log" 2>&1 &
-WATCH_PID=$!
-wait_for_port "$PORT" "cargo lambda watch" "$DEMO/watch.log"
-
 for f in "$DEMO"/events/*.json; do
     say "invoke $(basename "$f")"
     cargo lambda invoke consumer --invoke-address 127.0.0.1 --invoke-port "$PORT" --data-file "$f"
@@ -93,16 +113,25 @@ done
 say "notices (one JSON line per message)"
 grep -h '"outcome"' "$DEMO/watch.log" || { echo "no notices found; watch log:"; cat "$DEMO/watch.log"; exit 1; }
 
+say "metrics (EMF documents, one per dimension set and invocation) against the notices"
+grep -h '"_aws"' "$DEMO/watch.log" | head -n 3
+python3 "$ROOT/scripts/lib/emf_check.py" "$DEMO/watch.log"
+
 say "payment record $SUBSCRIBER/$PAYMENT_ID in DynamoDB"
 "$PAYHOOK" dev record --table "$PAYMENTS_TABLE" --subscriber "$SUBSCRIBER" --payment-id "$PAYMENT_ID" \
     | tee "$DEMO/record.json"
 
-# The demo checks its own result: five deliveries of one payment, one forged.
+# The demo checks its own result: the webhook and five deliveries by hand of one payment, and
+# the webhook came through the ingress.
 if ! grep -q '"paid": 1,' "$DEMO/record.json"; then
     echo "expected paid = 1 in the record above" >&2
     exit 1
 fi
-say "done: three event types and a redelivery of one payment counted once; the forged one dead-lettered"
+if grep -q 'SampleEvent' "$DEMO/record.json"; then
+    echo "expected localstripe's webhook, not a delivery by hand, to have credited it" >&2
+    exit 1
+fi
+say "done: localstripe's webhook credited the payment once through the local ingress; three event types and a redelivery by hand were duplicates; the forged one dead-lettered"
 
 if [ -n "$KEEP" ]; then
     {
@@ -111,7 +140,7 @@ if [ -n "$KEEP" ]; then
         echo "export PATH=$VENV/bin:\$PATH"
         sed 's/^/export /' "$DEMO/consumer.env"
         echo "invoke() { cargo lambda invoke consumer --invoke-address 127.0.0.1 --invoke-port $PORT --data-file \"\$1\"; }"
-        echo "stop_demo() { kill -- -$WATCH_PID $MOTO_PID $LOCALSTRIPE_PID; }"
+        echo "stop_demo() { kill -- -$WATCH_PID; kill $INGRESS_PID $MOTO_PID $LOCALSTRIPE_PID; }"
     } > "$DEMO/env.sh"
     say "still running; in your shell: source $DEMO/env.sh; invoke events/sqs/ignored.json; stop_demo"
 fi

@@ -3,6 +3,7 @@
 //!
 //! - [`emulators`]: what the template creates (tables, key set secret, queues), made on moto
 //! - [`route`]: the template's API Gateway -> SQS mapping, applied to a request as API Gateway does
+//! - [`ingress`]: a local API Gateway: `POST /stripe/<subscriber>` onto the queue through that mapping
 //! - [`delivery`]: deliveries shaped as API Gateway queues them and Lambda hands them over
 //! - [`keys`]: a consumer key set, the issuer it trusts, and bundles sealed with them
 //! - [`poller`]: a stand-in for Lambda's SQS event source mapping
@@ -19,6 +20,8 @@ pub mod emulators;
 pub mod delivery;
 
 pub mod route;
+
+pub mod ingress;
 
 pub mod keys;
 

@@ -53,3 +53,42 @@ pub async fn create_succeeded(
     }
     Ok(created.id)
 }
+
+/// Makes localstripe post its events, signed with `secret` as Stripe signs them, to `url`
+/// (`POST /_config/webhooks/<id>`, localstripe's own configuration API); only `events` types
+/// if any are given. Registrations last as long as the localstripe process.
+pub async fn register_webhook(
+    stripe_base: &str,
+    id: &str,
+    url: &str,
+    secret: &str,
+    events: &[&str],
+) -> Result<(), BoxError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let base = url::Url::parse(stripe_base)?;
+    let host = format!(
+        "{}:{}",
+        base.host_str().ok_or("Stripe base URL has no host")?,
+        base.port_or_known_default()
+            .ok_or("Stripe base URL has no port")?
+    );
+    // No list means every event type; an empty one would mean none.
+    let events = (!events.is_empty()).then_some(events);
+    let body = serde_json::json!({ "url": url, "secret": secret, "events": events }).to_string();
+    let request = format!(
+        "POST /_config/webhooks/{id} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(&host).await?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await?;
+    if !answer.starts_with("HTTP/1.1 200") {
+        return Err(format!(
+            "localstripe refused the webhook: {}",
+            answer.lines().next().unwrap_or_default()
+        )
+        .into());
+    }
+    Ok(())
+}

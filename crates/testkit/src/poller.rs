@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use aws_lambda_events::event::sqs::SqsMessage;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
@@ -28,13 +28,32 @@ pub struct PollError {
     pub detail: String,
 }
 
-/// One receive -> handle -> delete round, as the event source mapping does it.
+/// One receive -> handle -> delete round, as the event source mapping does it, with the
+/// consumer in this process.
 pub async fn poll_once(
     sqs: &Client,
     queue_url: &str,
     consumer: &Consumer,
     wait_secs: i32,
 ) -> Result<Polled, PollError> {
+    poll_once_with(sqs, queue_url, wait_secs, |event| async move {
+        consumer.handle(event).await.ok()
+    })
+    .await
+}
+
+/// The same round, the batch handed to `invoke`; `None` means the invocation failed as a whole
+/// (Lambda then leaves every message for redelivery).
+pub async fn poll_once_with<F, Fut>(
+    sqs: &Client,
+    queue_url: &str,
+    wait_secs: i32,
+    invoke: F,
+) -> Result<Polled, PollError>
+where
+    F: FnOnce(SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = Option<SqsBatchResponse>>,
+{
     let fail = |action: &'static str, detail: String| PollError {
         action,
         queue_url: queue_url.to_string(),
@@ -59,14 +78,14 @@ pub async fn poll_once(
         .iter()
         .filter_map(|m| Some((m.message_id()?.to_string(), m.receipt_handle()?.to_string())))
         .collect();
-    let failed: HashSet<String> = match consumer.handle(sqs_event(records)).await {
-        Ok(response) => response
+    let failed: HashSet<String> = match invoke(sqs_event(records)).await {
+        Some(response) => response
             .batch_item_failures
             .into_iter()
             .map(|f| f.item_identifier)
             .collect(),
         // The whole batch failed: Lambda would leave every message for redelivery.
-        Err(_) => receipts.keys().cloned().collect(),
+        None => receipts.keys().cloned().collect(),
     };
     let entries: Vec<DeleteMessageBatchRequestEntry> = receipts
         .iter()
@@ -125,4 +144,25 @@ fn to_lambda(queue_url: &str, m: &Message) -> SqsMessage {
         message_attributes,
         attributes,
     )
+}
+
+/// Hands a batch to a Lambda runtime emulator's invoke API (`cargo lambda watch`:
+/// `POST <url>` = `/2015-03-31/functions/<name>/invocations`), as the event source mapping hands
+/// it to the function; the function's partial batch response comes back.
+pub async fn invoke_over_http(url: &str, event: &SqsEvent) -> Option<SqsBatchResponse> {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Bytes;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let body = serde_json::to_vec(event).ok()?;
+    let request = hyper::Request::post(url)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .ok()?;
+    let response = client.request(request).await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let bytes = response.into_body().collect().await.ok()?.to_bytes();
+    serde_json::from_slice(&bytes).ok()
 }

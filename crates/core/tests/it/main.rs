@@ -7,6 +7,7 @@ mod duplicates;
 mod faults;
 mod forgery;
 mod fuzz;
+mod ingress;
 mod reconcile;
 mod samples;
 mod template;

@@ -22,32 +22,53 @@ pub struct Args {
     /// Long-poll wait per receive, seconds.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(0..=20))]
     wait_secs: i32,
+    /// Hand each batch to a Lambda runtime emulator's invoke URL instead of running the
+    /// consumer here, e.g. `cargo lambda watch`'s
+    /// http://127.0.0.1:9000/2015-03-31/functions/consumer/invocations.
+    #[arg(long)]
+    invoke_url: Option<String>,
 }
 
 impl Args {
     pub async fn run(self, context: &Context) -> Result<()> {
-        payhook::setup::init_tracing();
-        let config = Config::from_env().map_err(|e| Failure::usage("the environment", e))?;
         let aws = context.aws().await;
-        let consumer = payhook::setup::consumer(&config, &aws)
-            .await
-            .map_err(|e| Failure::failed("starting the consumer", e))?;
         let sqs = aws_sdk_sqs::Client::new(&aws);
-        eprintln!(
-            "consuming {} (payments table {}, DLQ {}); Ctrl-C stops",
-            self.queue_url,
-            config.payments_table,
-            config
-                .dead_letter_queue_url
-                .as_deref()
-                .unwrap_or("via redrive policy")
-        );
+        let consumer = match &self.invoke_url {
+            Some(url) => {
+                eprintln!("consuming {} through {url}; Ctrl-C stops", self.queue_url);
+                None
+            }
+            None => {
+                payhook::setup::init_tracing();
+                let config =
+                    Config::from_env().map_err(|e| Failure::usage("the environment", e))?;
+                let consumer = payhook::setup::consumer(&config, &aws)
+                    .await
+                    .map_err(|e| Failure::failed("starting the consumer", e))?;
+                eprintln!(
+                    "consuming {} (payments table {}, DLQ {}); Ctrl-C stops",
+                    self.queue_url,
+                    config.payments_table,
+                    config
+                        .dead_letter_queue_url
+                        .as_deref()
+                        .unwrap_or("via redrive policy")
+                );
+                Some(consumer)
+            }
+        };
         let mut idle = 0;
         loop {
+            let round =
+                poller::poll_once_with(&sqs, &self.queue_url, self.wait_secs, |event| async {
+                    match (&consumer, &self.invoke_url) {
+                        (Some(consumer), _) => consumer.handle(event).await.ok(),
+                        (None, Some(url)) => poller::invoke_over_http(url, &event).await,
+                        (None, None) => None,
+                    }
+                });
             let polled = tokio::select! {
-                polled = poller::poll_once(&sqs, &self.queue_url, &consumer, self.wait_secs) => {
-                    polled.map_err(|e| Failure::failed("polling the queue", e))?
-                }
+                polled = round => polled.map_err(|e| Failure::failed("polling the queue", e))?,
                 _ = tokio::signal::ctrl_c() => break,
             };
             if polled.received == 0 {

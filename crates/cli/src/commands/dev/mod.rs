@@ -7,15 +7,19 @@ use crate::failure::Result;
 mod delivery;
 pub mod demo_intent;
 pub mod event;
+pub mod ingress;
 pub mod local;
 pub mod provision;
 pub mod record;
 pub mod send;
+pub mod stripe_webhook;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
     Event(event::Args),
     Send(send::Args),
+    Ingress(ingress::Args),
+    StripeWebhook(stripe_webhook::Args),
     Local(local::Args),
     Provision(provision::Args),
     Record(record::Args),
@@ -27,6 +31,8 @@ impl Command {
         match self {
             Command::Event(args) => args.run(),
             Command::Send(args) => args.run(context).await,
+            Command::Ingress(args) => args.run(context).await,
+            Command::StripeWebhook(args) => args.run().await,
             Command::Local(args) => args.run(context).await,
             Command::Provision(args) => args.run(context).await,
             Command::Record(args) => args.run(context).await,
