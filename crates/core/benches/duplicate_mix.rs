@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use payhook_testkit::delivery::sqs_event;
-use payhook_testkit::proxy::Proxy;
-use payhook_testkit::stack::{Options, Stack, good, required_env, sample_body};
+use payhook_testkit::stack::{Stack, good, sample_body};
 
 /// Payments under `cargo bench`; `cargo test --all-targets` runs a few as a smoke test.
 const BENCH_PAYMENTS: usize = 40;
@@ -65,18 +64,7 @@ impl Figures {
 }
 
 async fn play(payments: usize, shortcuts: bool) -> Figures {
-    let stripe = Proxy::start(&required_env("STRIPE_API_BASE"), Duration::ZERO)
-        .await
-        .expect("Stripe proxy");
-    let aws = Proxy::start(&required_env("AWS_ENDPOINT_URL"), Duration::ZERO)
-        .await
-        .expect("AWS proxy");
-    let mut stack = Stack::with(Options {
-        stripe_base: Some(stripe.url.clone()),
-        consumer_aws_endpoint: Some(aws.url.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (mut stack, stripe, aws) = Stack::counted().await;
     stack.consumer.duplicate_shortcuts = shortcuts;
 
     let mut mix = Mix(0x5eed_cafe);

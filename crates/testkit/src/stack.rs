@@ -11,7 +11,9 @@ pub use payhook::clock::now_ms;
 
 use crate::delivery::DeliverySpec;
 use crate::keys::TestKeys;
+use crate::proxy::Proxy;
 use crate::{SAMPLE_INTENT_ID, emulators, localstripe, repo_path};
+use std::time::Duration;
 
 pub const SUBSCRIBER: &str = "acme";
 pub const WHSEC: &str = "whsec_it_current";
@@ -149,6 +151,24 @@ impl Stack {
             keys,
             bundle,
         }
+    }
+
+    /// A stack whose consumer reaches localstripe and moto through counting proxies, which
+    /// are returned beside it (Stripe's, then AWS's): calls counted outside the consumer.
+    pub async fn counted() -> (Stack, Proxy, Proxy) {
+        let stripe = Proxy::start(&required_env("STRIPE_API_BASE"), Duration::ZERO)
+            .await
+            .expect("Stripe proxy");
+        let aws = Proxy::start(&required_env("AWS_ENDPOINT_URL"), Duration::ZERO)
+            .await
+            .expect("AWS proxy");
+        let stack = Stack::with(Options {
+            stripe_base: Some(stripe.url.clone()),
+            consumer_aws_endpoint: Some(aws.url.clone()),
+            ..Options::default()
+        })
+        .await;
+        (stack, stripe, aws)
     }
 
     /// Another consumer over the same tables, keys and queues (a second Lambda instance).

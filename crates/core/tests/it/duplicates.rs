@@ -29,18 +29,7 @@ fn writes(aws: &Proxy) -> usize {
 /// delivery costs one consistent read, no Stripe call and no write, and names who credited.
 #[tokio::test]
 async fn duplicates_cost_no_stripe_call_and_no_write() {
-    let stripe = Proxy::start(&required_env("STRIPE_API_BASE"), Duration::ZERO)
-        .await
-        .expect("Stripe proxy");
-    let aws = Proxy::start(&required_env("AWS_ENDPOINT_URL"), Duration::ZERO)
-        .await
-        .expect("AWS proxy");
-    let stack = Stack::with(Options {
-        stripe_base: Some(stripe.url.clone()),
-        consumer_aws_endpoint: Some(aws.url.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (stack, stripe, aws) = Stack::counted().await;
     let pi = stack.intent("order-dup-1", 1500).await;
     let intent_body = sample_body("payment_intent.succeeded", &pi);
     let charge_body = sample_body("charge.succeeded", &pi);

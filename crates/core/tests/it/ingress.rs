@@ -39,12 +39,15 @@ async fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String)
     (status, answer)
 }
 
-#[tokio::test]
-async fn localstripe_webhooks_reach_the_consumer_through_the_local_ingress() {
+/// A stack, a queue of its own, and the local ingress routing acme's webhooks onto it.
+async fn stack_behind_ingress(tag: &str) -> (Stack, String, Ingress) {
     let stack = Stack::new().await;
-    let queue = emulators::create_queue(&stack.aws, &format!("{}-in", stack.config.payments_table))
-        .await
-        .expect("queue");
+    let queue = emulators::create_queue(
+        &stack.aws,
+        &format!("{}-{tag}", stack.config.payments_table),
+    )
+    .await
+    .expect("queue");
     let ingress = Ingress::start(
         stack.aws.clone(),
         &queue,
@@ -53,6 +56,12 @@ async fn localstripe_webhooks_reach_the_consumer_through_the_local_ingress() {
     )
     .await
     .expect("ingress");
+    (stack, queue, ingress)
+}
+
+#[tokio::test]
+async fn localstripe_webhooks_reach_the_consumer_through_the_local_ingress() {
+    let (stack, queue, ingress) = stack_behind_ingress("in").await;
     localstripe::register_webhook(
         &stack.stripe_base,
         &format!("it-{}", stack.config.payments_table),
@@ -92,19 +101,7 @@ async fn localstripe_webhooks_reach_the_consumer_through_the_local_ingress() {
 
 #[tokio::test]
 async fn the_local_ingress_answers_what_api_gateway_would() {
-    let stack = Stack::new().await;
-    let queue =
-        emulators::create_queue(&stack.aws, &format!("{}-in2", stack.config.payments_table))
-            .await
-            .expect("queue");
-    let ingress = Ingress::start(
-        stack.aws.clone(),
-        &queue,
-        HashMap::from([(SUBSCRIBER.to_string(), stack.bundle.clone())]),
-        0,
-    )
-    .await
-    .expect("ingress");
+    let (stack, queue, ingress) = stack_behind_ingress("in2").await;
     let route = format!("{}stripe/{SUBSCRIBER}", ingress.url);
     let sig = [("stripe-signature", "t=1,v1=00")];
     for (url, headers, body, want) in [
