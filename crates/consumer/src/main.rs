@@ -6,8 +6,10 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use payhook::{batch, clock, config::Config, setup, telemetry};
 
 /// Stop starting messages this long before the function timeout: one message's worst case
-/// (Stripe timeout, then a DynamoDB and an SQS call at their operation timeouts) must fit.
-const SAFETY_MARGIN: Duration = Duration::from_secs(20);
+/// must fit (the duplicate check's read, the Stripe timeout, the transaction, then a write to
+/// the DLQ, the retry delay or the unapplied table: 5 + 8 + 5 + 5 s with the template's
+/// settings), or the timeout would make the whole batch run again.
+const SAFETY_MARGIN: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

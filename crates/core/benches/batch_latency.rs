@@ -11,6 +11,7 @@ use payhook::{setup, signature};
 use payhook_testkit::delivery::{self, DeliverySpec};
 use payhook_testkit::keys::TestKeys;
 use payhook_testkit::proxy::Proxy;
+use payhook_testkit::stack::sample_body;
 use payhook_testkit::{emulators, localstripe};
 
 const LATENCY: Duration = Duration::from_millis(50);
@@ -76,7 +77,6 @@ async fn main() {
     let mut sequential = consumer_with(1).await;
     let mut concurrent = consumer_with(10).await;
 
-    let body_template = include_str!("../../../events/stripe/payment_intent.succeeded.json");
     let batch_of = async |round: usize, tag: &str, n: usize| {
         let mut records = Vec::new();
         for i in 0..n {
@@ -89,7 +89,7 @@ async fn main() {
             )
             .await
             .expect("intent");
-            let body = body_template.replace("pi_3SampleIntent000001", &pi);
+            let body = sample_body("payment_intent.succeeded", &pi);
             let now = payhook::clock::now_ms();
             let header = signature::sign(WHSEC, now / 1000, body.as_bytes());
             records.push(

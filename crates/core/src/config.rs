@@ -70,6 +70,19 @@ pub enum ConfigError {
     Invalid { name: &'static str, why: String },
 }
 
+/// The idempotency TTL must outlast the oldest event the consumer accepts
+/// ([`crate::event::MAX_EVENT_AGE_SECS`]), or a replayed event could credit again.
+fn ttl_days(days: u64) -> Result<u64, ConfigError> {
+    let min = (crate::event::MAX_EVENT_AGE_SECS / 86_400) as u64 + 1;
+    if days < min {
+        return Err(ConfigError::Invalid {
+            name: "IDEMPOTENCY_TTL_DAYS",
+            why: format!("{days} days; at least {min}, longer than the oldest event accepted"),
+        });
+    }
+    Ok(days)
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -141,7 +154,7 @@ impl Config {
             stripe_timeout: Duration::from_millis(number("STRIPE_TIMEOUT_MS", 10_000, 600_000)?),
             tolerance_secs: number("SIGNATURE_TOLERANCE_SECS", DEFAULT_TOLERANCE_SECS, 86_400)?,
             idempotency_ttl: Duration::from_secs(
-                86_400 * number("IDEMPOTENCY_TTL_DAYS", 90, 3650)?,
+                86_400 * ttl_days(number("IDEMPOTENCY_TTL_DAYS", 90, 3650)?)?,
             ),
             webhook_queue_url: get("WEBHOOK_QUEUE_URL"),
             concurrency: number("BATCH_CONCURRENCY", 10, 100)? as usize,

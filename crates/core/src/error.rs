@@ -45,6 +45,10 @@ pub enum ProcessError {
     )]
     MissingAmountReceived { intent_id: String },
     #[error(
+        "event {event_id} was created {age_days} days ago, older than any delivery, resend or reconcile brings (60 days): a replay"
+    )]
+    StaleEvent { event_id: String, age_days: i64 },
+    #[error(
         "subscriber's Stripe key is {}, this deployment runs in {deployment} mode",
         key.map_or("not a sk_/rk_ live or test key", |m| if m == Mode::Live { "a live key" } else { "a test key" })
     )]
@@ -101,6 +105,7 @@ impl ProcessError {
             ProcessError::Stripe(_) => Reason::StripeUnavailable,
             ProcessError::NoPaymentId { .. } => Reason::NoPaymentId,
             ProcessError::MissingAmountReceived { .. } => Reason::MissingAmountReceived,
+            ProcessError::StaleEvent { .. } => Reason::StaleEvent,
             ProcessError::KeyMode { .. } => Reason::KeyModeMismatch,
             ProcessError::EventMode { .. } => Reason::EventModeMismatch,
             ProcessError::IntentMode { .. } => Reason::IntentModeMismatch,
@@ -154,6 +159,7 @@ reasons! {
     BadSignature => "bad_signature",
     ExpiredSignature => "expired_signature",
     MalformedBody => "malformed_body",
+    StaleEvent => "stale_event",
     EventModeMismatch => "event_mode_mismatch",
     PaymentIntentNotFound => "payment_intent_not_found",
     StripeRejected => "stripe_rejected",

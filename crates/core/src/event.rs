@@ -12,11 +12,21 @@ use serde_json::value::RawValue;
 use crate::sealed::describe_json_error;
 
 /// The event types that can mean "a payment succeeded".
-pub const HANDLED_TYPES: [&str; 3] = [
+pub const HANDLED_TYPES: [&str; 4] = [
     "payment_intent.succeeded",
     "charge.succeeded",
     "checkout.session.completed",
+    // A Checkout Session paid by a method that settles later (bank debits) completes first
+    // unpaid, and this event follows when the money has arrived.
+    "checkout.session.async_payment_succeeded",
 ];
+
+/// Events older than this are refused (`stale_event`). Every legitimate way an event reaches us
+/// is younger: Stripe's retries (3 days), a resend from the dashboard (30 days, Stripe's event
+/// retention) then up to 14 days in the DLQ, reconcile (30 days). It must stay below the
+/// idempotency TTL (`IDEMPOTENCY_TTL_DAYS`, at least 61): an event older than the ledger's
+/// memory of its credit, replayed by someone who holds it, would otherwise credit again.
+pub const MAX_EVENT_AGE_SECS: i64 = 60 * 86_400;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StripeEvent {
@@ -24,6 +34,8 @@ pub struct StripeEvent {
     pub event_type: String,
     /// Stripe's `livemode`: whether the event comes from live or test mode (absent: `None`).
     pub livemode: Option<bool>,
+    /// When Stripe created the event, epoch seconds.
+    pub created: Option<i64>,
     /// Where else the payment id may be named, in the order to try after the PaymentIntent's
     /// own `metadata.id`: for `checkout.session.completed`, the Session's `metadata.id`, then
     /// its `client_reference_id` (Checkout integrations often set those, not the
@@ -62,6 +74,8 @@ struct RawEvent<'a> {
     event_type: Cow<'a, str>,
     #[serde(default)]
     livemode: Option<bool>,
+    #[serde(default)]
+    created: Option<i64>,
     #[serde(borrow)]
     data: RawData<'a>,
 }
@@ -142,7 +156,9 @@ pub fn parse(body: &str) -> Result<StripeEvent, EventError> {
                 None => return Err(bad("no data.object.id")),
             }
         }
-        "charge.succeeded" | "checkout.session.completed" => match object.payment_intent {
+        "charge.succeeded"
+        | "checkout.session.completed"
+        | "checkout.session.async_payment_succeeded" => match object.payment_intent {
             // e.g. a subscription-mode Checkout Session, or a charge made without one: nothing
             // we credit.
             None => Action::Ignore {
@@ -161,7 +177,7 @@ pub fn parse(body: &str) -> Result<StripeEvent, EventError> {
             why: "event type not handled",
         },
     };
-    let fallback_payment_ids = if raw.event_type == "checkout.session.completed" {
+    let fallback_payment_ids = if raw.event_type.starts_with("checkout.session.") {
         let metadata_id = object
             .metadata
             .and_then(|m| serde_json::from_str::<MetadataId>(m.get()).ok())
@@ -177,6 +193,7 @@ pub fn parse(body: &str) -> Result<StripeEvent, EventError> {
         id: raw.id.into_owned(),
         event_type: raw.event_type.into_owned(),
         livemode: raw.livemode,
+        created: raw.created,
         action,
         fallback_payment_ids,
     })

@@ -18,7 +18,7 @@ use crate::envelope::Delivery;
 use crate::error::{FailureClass, ProcessError, Reason};
 use crate::event::{self, Action, StripeEvent};
 use crate::known_credits::KnownCredits;
-use crate::ledger::{Applied, Credit, CreditedBy, Ledger};
+use crate::ledger::{self, Applied, Credit, CreditedBy, Ledger};
 use crate::mode::Mode;
 use crate::sealed::KeySet;
 use crate::signature;
@@ -292,16 +292,18 @@ impl Consumer {
         intent_id: &str,
         message_id: &str,
     ) -> Result<Option<(CreditedBy, Outcome)>, ProcessError> {
-        if let Some(by) = self.known_credits.get(subscriber, intent_id) {
-            // This environment has already logged the credit's notice.
-            return Ok(Some((by.clone(), Outcome::Duplicate(by))));
-        }
-        let Some(by) = self.ledger.credited_by(subscriber, intent_id).await? else {
-            return Ok(None);
+        let (by, noticed) = match self.known_credits.get(subscriber, intent_id) {
+            Some(known) => (known.by, known.noticed),
+            None => match self.ledger.credited_by(subscriber, intent_id).await? {
+                Some(by) => (by, false),
+                None => return Ok(None),
+            },
         };
+        // This very message committed the credit and no notice has said so: this is it.
+        let recovered = by.message_id == message_id && !noticed;
         self.known_credits
-            .remember(subscriber, intent_id, by.clone());
-        let outcome = if by.message_id == message_id {
+            .remember(subscriber, intent_id, by.clone(), noticed || recovered);
+        let outcome = if recovered {
             // The attempt that committed it never reported it.
             telemetry::credited(&by.currency, by.amount);
             Outcome::Credited { recovered: true }
@@ -382,6 +384,15 @@ impl Consumer {
             Action::LookUp { intent_id } => intent_id,
         };
         notice.payment_intent = Some(intent_id.clone());
+        if let Some(created) = event.created {
+            let age = clock::now_ms() / 1000 - created;
+            if age > event::MAX_EVENT_AGE_SECS {
+                return Err(ProcessError::StaleEvent {
+                    event_id: event.id,
+                    age_days: age / 86_400,
+                });
+            }
+        }
 
         // Duplicates are cheap: what is known credited costs no Stripe call and no write. Only
         // a shortcut; the conditional transaction below alone decides a credit.
@@ -405,12 +416,22 @@ impl Consumer {
                 key: key_mode,
             });
         }
-        // The PaymentIntent's own metadata.id first, then what a Checkout Session names.
-        let payment_id = intent
+        // The PaymentIntent's own metadata.id first, then what a Checkout Session names: the
+        // first that can be a record key.
+        let own_id = intent
             .metadata
             .get("id")
-            .cloned()
-            .or_else(|| event.fallback_payment_ids.first().cloned());
+            .filter(|id| ledger::is_valid_payment_id(id));
+        let from_session = own_id.is_none();
+        let payment_id = own_id
+            .or_else(|| {
+                event
+                    .fallback_payment_ids
+                    .iter()
+                    .find(|id| ledger::is_valid_payment_id(id))
+            })
+            .or(intent.metadata.get("id"))
+            .cloned();
         notice.payment_id = payment_id.clone();
         if !intent.succeeded() {
             return Ok(Outcome::Ignored(format!(
@@ -480,34 +501,48 @@ impl Consumer {
             }
             other => other?,
         };
-        let credited_by = |by: CreditedBy| {
-            self.known_credits.remember(subscriber, &intent_id, by);
+        let credited_by = |by: CreditedBy, noticed: bool| {
+            self.known_credits
+                .remember(subscriber, &intent_id, by, noticed);
         };
         Ok(match applied {
             Applied::Credited => {
                 telemetry::credited(&intent.currency, amount_received);
-                credited_by(CreditedBy {
-                    event_id: event.id.clone(),
-                    message_id: message_id.to_string(),
-                    payment_id,
-                    amount: amount_received,
-                    currency: intent.currency.clone(),
-                });
+                if from_session {
+                    // An earlier event of this PaymentIntent may have kept it as unapplied;
+                    // say it is credited now, so it is not assigned by hand too.
+                    self.unapplied
+                        .mark_applied_if_kept(subscriber, &intent_id, &payment_id)
+                        .await?;
+                }
+                credited_by(
+                    CreditedBy {
+                        event_id: event.id.clone(),
+                        message_id: message_id.to_string(),
+                        payment_id,
+                        amount: amount_received,
+                        currency: intent.currency.clone(),
+                    },
+                    true,
+                );
                 Outcome::Credited { recovered: false }
             }
             Applied::CreditedEarlier => {
                 telemetry::credited(&intent.currency, amount_received);
-                credited_by(CreditedBy {
-                    event_id: event.id.clone(),
-                    message_id: message_id.to_string(),
-                    payment_id,
-                    amount: amount_received,
-                    currency: intent.currency.clone(),
-                });
+                credited_by(
+                    CreditedBy {
+                        event_id: event.id.clone(),
+                        message_id: message_id.to_string(),
+                        payment_id,
+                        amount: amount_received,
+                        currency: intent.currency.clone(),
+                    },
+                    true,
+                );
                 Outcome::Credited { recovered: true }
             }
             Applied::Duplicate(by) => {
-                credited_by(by.clone());
+                credited_by(by.clone(), false);
                 Outcome::Duplicate(by)
             }
         })

@@ -16,7 +16,15 @@ use crate::ledger::CreditedBy;
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
 pub struct KnownCredits {
-    credited: Mutex<LruCache<Box<str>, CreditedBy>>,
+    credited: Mutex<LruCache<Box<str>, Known>>,
+}
+
+/// Who credited a PaymentIntent, and whether this environment has logged that credit's notice
+/// (it has not when it only read it back while the crediting message's answer was lost).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    pub by: CreditedBy,
+    pub noticed: bool,
 }
 
 impl KnownCredits {
@@ -31,16 +39,18 @@ impl KnownCredits {
         format!("{subscriber}#{intent_id}").into()
     }
 
-    pub fn get(&self, subscriber: &str, intent_id: &str) -> Option<CreditedBy> {
+    pub fn get(&self, subscriber: &str, intent_id: &str) -> Option<Known> {
         self.lock().get(&Self::key(subscriber, intent_id)).cloned()
     }
 
-    /// Remembers that `by` credited the PaymentIntent (a credit, or proof of one).
-    pub fn remember(&self, subscriber: &str, intent_id: &str, by: CreditedBy) {
-        self.lock().put(Self::key(subscriber, intent_id), by);
+    /// Remembers that `by` credited the PaymentIntent (a credit, or proof of one), and whether
+    /// this environment logged its notice.
+    pub fn remember(&self, subscriber: &str, intent_id: &str, by: CreditedBy, noticed: bool) {
+        self.lock()
+            .put(Self::key(subscriber, intent_id), Known { by, noticed });
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Box<str>, CreditedBy>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Box<str>, Known>> {
         // A panic elsewhere while holding the lock leaves a usable memory.
         self.credited.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -69,12 +79,18 @@ mod tests {
     #[test]
     fn remembers_per_subscriber_and_forgets_the_least_recent() {
         let known = KnownCredits::new(2);
-        known.remember("acme", "pi_1", by("m-1"));
-        assert_eq!(known.get("acme", "pi_1"), Some(by("m-1")));
+        known.remember("acme", "pi_1", by("m-1"), true);
+        assert_eq!(
+            known.get("acme", "pi_1"),
+            Some(Known {
+                by: by("m-1"),
+                noticed: true
+            })
+        );
         assert_eq!(known.get("globex", "pi_1"), None, "another subscriber's");
-        known.remember("acme", "pi_2", by("m-2"));
+        known.remember("acme", "pi_2", by("m-2"), false);
         known.get("acme", "pi_1");
-        known.remember("acme", "pi_3", by("m-3"));
+        known.remember("acme", "pi_3", by("m-3"), true);
         assert_eq!(known.get("acme", "pi_2"), None, "evicted");
         assert!(known.get("acme", "pi_1").is_some() && known.get("acme", "pi_3").is_some());
     }

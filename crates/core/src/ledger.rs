@@ -64,6 +64,11 @@ pub struct Credit<'a> {
     pub message_id: &'a str,
 }
 
+/// Whether `id` can be a payment record's key.
+pub fn is_valid_payment_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_PAYMENT_ID_LEN
+}
+
 /// Which delivery credited a PaymentIntent, as its idempotency item records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreditedBy {
@@ -215,7 +220,7 @@ impl Ledger {
     /// Credits the PaymentIntent once. Conflicts and throttling are retried here, with jittered
     /// backoff, before the error is handed back.
     pub async fn apply(&self, credit: &Credit<'_>) -> Result<Applied, LedgerError> {
-        if credit.payment_id.is_empty() || credit.payment_id.len() > MAX_PAYMENT_ID_LEN {
+        if !is_valid_payment_id(credit.payment_id) {
             return Err(LedgerError::BadPaymentId(credit.payment_id.to_string()));
         }
         (|| self.transact(credit))

@@ -150,16 +150,7 @@ impl Consumer {
             Ok(Outcome::Unapplied { reason, detail }) => ("unapplied", Some(reason), Some(detail)),
             Err(e) => {
                 let reason = e.reason();
-                // MissingAmountReceived: Stripe did not say what was collected.
-                (
-                    if reason == Reason::MissingAmountReceived {
-                        "unapplied"
-                    } else {
-                        "failed"
-                    },
-                    Some(reason),
-                    Some(e.to_string()),
-                )
+                ("failed", Some(reason), Some(e.to_string()))
             }
         };
         Reconciled {

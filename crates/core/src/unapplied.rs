@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::clock;
@@ -177,6 +179,22 @@ impl Unapplied {
         Ok(out.item().map(item))
     }
 
+    /// Marks a kept payment credited to `payment_id`, if one is kept for this PaymentIntent;
+    /// nothing when none is.
+    pub async fn mark_applied_if_kept(
+        &self,
+        subscriber: &str,
+        intent_id: &str,
+        payment_id: &str,
+    ) -> Result<(), LedgerError> {
+        match self.mark(subscriber, intent_id, payment_id, true).await {
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(())
+            }
+            other => other.map_err(|e| classify_other(intent_id, e)),
+        }
+    }
+
     /// Records that the payment was assigned to `payment_id` and credited.
     pub async fn mark_applied(
         &self,
@@ -184,7 +202,20 @@ impl Unapplied {
         intent_id: &str,
         payment_id: &str,
     ) -> Result<(), LedgerError> {
-        self.client
+        self.mark(subscriber, intent_id, payment_id, false)
+            .await
+            .map_err(|e| classify_other(intent_id, e))
+    }
+
+    async fn mark(
+        &self,
+        subscriber: &str,
+        intent_id: &str,
+        payment_id: &str,
+        only_if_kept: bool,
+    ) -> Result<(), SdkError<UpdateItemError, HttpResponse>> {
+        let mut update = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key(
@@ -202,11 +233,13 @@ impl Unapplied {
             .expression_attribute_values(
                 ":now",
                 AttributeValue::S(clock::rfc3339((clock::now_ms() / 1000).max(0) as u64)),
-            )
-            .send()
-            .await
-            .map_err(|e| classify_other(intent_id, e))?;
-        Ok(())
+            );
+        if only_if_kept {
+            update = update
+                .condition_expression("attribute_exists(#pi)")
+                .expression_attribute_names("#pi", schema::PAYMENT_INTENT);
+        }
+        update.send().await.map(|_| ())
     }
 }
 

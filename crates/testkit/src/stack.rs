@@ -252,12 +252,21 @@ impl Stack {
     }
 }
 
-/// A sample body from `events/stripe/`, pointed at `intent_id`.
+/// A sample body from `events/stripe/`, pointed at `intent_id`, created now (the samples' own
+/// dates would make them older than the consumer accepts).
 pub fn sample_body(event_type: &str, intent_id: &str) -> String {
     let path = repo_path(&format!("events/stripe/{event_type}.json"));
-    std::fs::read_to_string(&path)
+    let body = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-        .replace(SAMPLE_INTENT_ID, intent_id)
+        .replace(SAMPLE_INTENT_ID, intent_id);
+    created_now(&body)
+}
+
+/// The event with its `created` set to now (Stripe sends events as they are created).
+pub fn created_now(body: &str) -> String {
+    let mut event: serde_json::Value = serde_json::from_str(body).expect("a JSON event");
+    event["created"] = serde_json::json!(now_ms() / 1000);
+    serde_json::to_string_pretty(&event).expect("JSON")
 }
 
 /// A delivery as API Gateway queues it, signed with `secret` at `signed_at` (seconds) and

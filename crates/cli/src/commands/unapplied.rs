@@ -120,6 +120,16 @@ impl ApplyArgs {
                 Failure::usage(what(), "is not an unapplied payment")
                     .hint("see `payhook unapplied list`")
             })?;
+        if item.status != "unapplied" {
+            return Err(Failure::usage(
+                what(),
+                format!(
+                    "is already {} (to {})",
+                    item.status,
+                    item.applied_payment_id.as_deref().unwrap_or("-")
+                ),
+            ));
+        }
         let delivery_id = format!("unapplied-apply-{}", payhook::clock::now_ms());
         let applied = consumer
             .ledger

@@ -108,6 +108,12 @@ async fn forged_bundles_mixed_modes_and_injected_headers_are_refused() {
     let globex = stack.seal("globex", &[ATTACKER_WHSEC], ATTACKER_KEY);
 
     let live_body = body.replace("\"livemode\": false", "\"livemode\": true");
+    // A genuine event captured long ago, replayed with a receive time to match its signature:
+    // older than the ledger remembers credits, it would otherwise credit again.
+    let long_ago = now_ms() / 1000 - 61 * 86_400;
+    let mut old_event: serde_json::Value = serde_json::from_str(&body).unwrap();
+    old_event["created"] = serde_json::json!(long_ago);
+    let old_body = serde_json::to_string_pretty(&old_event).unwrap();
     assert_ne!(live_body, body, "the sample body carries livemode");
     let now = now_ms();
     let base = Msg {
@@ -175,6 +181,15 @@ async fn forged_bundles_mixed_modes_and_injected_headers_are_refused() {
             }
             .sqs(),
             injected,
+            Msg {
+                id: "m-replayed",
+                body: &old_body,
+                secret: WHSEC,
+                signed_at: long_ago,
+                received_at_ms: (long_ago + 1) * 1000,
+                ..base
+            }
+            .sqs(),
         ]))
         .await
         .expect("batch");
@@ -193,6 +208,7 @@ async fn forged_bundles_mixed_modes_and_injected_headers_are_refused() {
             ("m-other-subscribers-bundle", "foreign_bundle"),
             ("m-live-event", "event_mode_mismatch"),
             ("m-injected-header", "malformed_envelope"),
+            ("m-replayed", "stale_event"),
         ])
     );
     assert!(
@@ -205,7 +221,7 @@ async fn forged_bundles_mixed_modes_and_injected_headers_are_refused() {
             .iter()
             .filter(|o| *o == "dead_lettered")
             .count(),
-        7,
+        8,
         "{text}"
     );
     assert_no_secret_in(&text, &stack, &[]);

@@ -215,7 +215,7 @@ fn the_unapplied_table_has_the_keys_the_store_uses_and_both_functions_may_write_
         );
         assert!(
             f.contains(
-                "Action: dynamodb:PutItem\n              Resource: !GetAtt UnappliedTable.Arn"
+                "Action: [dynamodb:PutItem, dynamodb:UpdateItem]\n              Resource: !GetAtt UnappliedTable.Arn"
             ),
             "{function}"
         );

@@ -73,6 +73,14 @@ impl DeliveryArgs {
             env_secret("PAYHOOK_WEBHOOK_SECRET")?
         };
         let received_at_ms = self.received_at_ms.unwrap_or_else(clock::now_ms);
+        // As sent: created a moment before it was received (the samples' own dates are old).
+        if let Ok(mut json) = serde_json::from_str::<serde_json::Value>(&body)
+            && json.get("created").is_some()
+        {
+            json["created"] = serde_json::json!(received_at_ms / 1000 - 1);
+            body = serde_json::to_string_pretty(&json)
+                .map_err(|e| Failure::failed("encoding the event", e))?;
+        }
         let header = signature::sign(&secret, received_at_ms / 1000 - 1, body.as_bytes());
         Ok(Built {
             body,
