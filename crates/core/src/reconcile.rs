@@ -66,11 +66,13 @@ pub enum ReconcileError {
 
 impl Consumer {
     /// Lists the subscriber's events of the handled types in `window` (every page) and applies
-    /// each; `progress` hears of each as it is done.
+    /// each; `progress` hears of each as it is done. Each event's notice carries `request_id`
+    /// (the Lambda invocation's, when the scheduled function runs it).
     pub async fn reconcile(
         &self,
         bundle: &Bundle,
         window: Window,
+        request_id: Option<&str>,
         mut progress: impl FnMut(&Reconciled),
     ) -> Result<Summary, ReconcileError> {
         let subscriber = bundle.subscriber.as_str();
@@ -114,7 +116,7 @@ impl Consumer {
                         "unapplied" => summary.unapplied += 1,
                         _ => summary.failed += 1,
                     }
-                    notice(subscriber, &done);
+                    notice(request_id, subscriber, &done);
                     progress(&done);
                     after = Some(done.event_id);
                 }
@@ -178,9 +180,10 @@ fn raw_event_id(raw: &str) -> Option<String> {
 }
 
 /// One JSON line per reconciled event, as the consumer logs one per message.
-fn notice(subscriber: &str, r: &Reconciled) {
+fn notice(request_id: Option<&str>, subscriber: &str, r: &Reconciled) {
     let reason = r.reason.map(Reason::as_str);
     tracing::info!(
+        request_id,
         source = "reconcile",
         subscriber,
         event_id = r.event_id.as_str(),
@@ -280,6 +283,7 @@ pub async fn scheduled(
     aws: &aws_config::SdkConfig,
     schedule: &Schedule,
     now_secs: i64,
+    request_id: Option<&str>,
 ) -> Vec<SubscriberRun> {
     let ssm = aws_sdk_ssm::Client::new(aws);
     let window = Window {
@@ -288,9 +292,10 @@ pub async fn scheduled(
     };
     let mut runs = Vec::new();
     for subscriber in &schedule.subscribers {
-        let result = scheduled_one(consumer, &ssm, schedule, subscriber, window).await;
+        let result = scheduled_one(consumer, &ssm, schedule, subscriber, window, request_id).await;
         match &result {
             Ok(s) => tracing::info!(
+                request_id,
                 source = "reconcile",
                 subscriber = subscriber.as_str(),
                 outcome = "reconciled",
@@ -303,6 +308,7 @@ pub async fn scheduled(
                 "scheduled reconcile done"
             ),
             Err(e) => tracing::error!(
+                request_id,
                 source = "reconcile",
                 subscriber = subscriber.as_str(),
                 outcome = "reconcile_failed",
@@ -324,6 +330,7 @@ async fn scheduled_one(
     schedule: &Schedule,
     subscriber: &str,
     window: Window,
+    request_id: Option<&str>,
 ) -> Result<Summary, String> {
     let name = format!("{}/{subscriber}/bundle", schedule.parameter_prefix);
     let sealed = ssm
@@ -349,7 +356,7 @@ async fn scheduled_one(
         .ensure_subscriber(subscriber)
         .map_err(|e| format!("{name}: {e}"))?;
     consumer
-        .reconcile(&bundle, window, |_| {})
+        .reconcile(&bundle, window, request_id, |_| {})
         .await
         .map_err(|e| e.to_string())
 }

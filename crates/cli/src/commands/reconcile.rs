@@ -68,7 +68,7 @@ impl Args {
             config.mode,
         );
         let summary = consumer
-            .reconcile(&bundle, window, |r| {
+            .reconcile(&bundle, window, None, |r| {
                 eprintln!(
                     "{:<16} {:<28} {:<28} {:<24} {}{}",
                     r.outcome,

@@ -14,8 +14,16 @@ async fn main() -> Result<(), Error> {
     let consumer = setup::consumer(&config, &aws).await?;
     let (consumer, aws, schedule) = (&consumer, &aws, &schedule);
     run(service_fn(
-        move |_tick: LambdaEvent<serde_json::Value>| async move {
-            let runs = reconcile::scheduled(consumer, aws, schedule, clock::now_ms() / 1000).await;
+        move |tick: LambdaEvent<serde_json::Value>| async move {
+            let request_id = tick.context.request_id;
+            let runs = reconcile::scheduled(
+                consumer,
+                aws,
+                schedule,
+                clock::now_ms() / 1000,
+                Some(&request_id),
+            )
+            .await;
             let failed: Vec<&str> = runs
                 .iter()
                 .filter(|r| r.result.is_err() || r.result.as_ref().is_ok_and(|s| s.failed > 0))

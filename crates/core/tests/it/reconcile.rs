@@ -33,7 +33,14 @@ async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     let (logs, _guard) = Logs::capture();
-    let runs = reconcile::scheduled(&stack.consumer, &stack.aws, &schedule, tick).await;
+    let runs = reconcile::scheduled(
+        &stack.consumer,
+        &stack.aws,
+        &schedule,
+        tick,
+        Some("req-tick"),
+    )
+    .await;
     assert_eq!(runs.len(), 2);
     let acme = runs[0].result.as_ref().expect("acme reconciled");
     assert!(acme.credited >= 1, "{acme:?}");
@@ -48,10 +55,20 @@ async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
     assert_eq!(record["last_payment_intent"], missed.as_str());
     let text = logs.text();
     assert!(text.contains("\"outcome\":\"reconciled\""), "{text}");
+    let notices: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|n: &serde_json::Value| n["source"] == "reconcile")
+        .collect();
+    assert!(notices.len() >= 3, "{text}");
+    assert!(
+        notices.iter().all(|n| n["request_id"] == "req-tick"),
+        "every notice carries the invocation's request id: {text}"
+    );
     assert!(text.contains("\"outcome\":\"reconcile_failed\""), "{text}");
 
     // The next tick finds it credited.
-    let again = reconcile::scheduled(&stack.consumer, &stack.aws, &schedule, tick).await;
+    let again = reconcile::scheduled(&stack.consumer, &stack.aws, &schedule, tick, None).await;
     let acme_again = again[0].result.as_ref().expect("acme");
     assert_eq!(acme_again.credited, 0, "{acme_again:?}");
     assert_eq!(
