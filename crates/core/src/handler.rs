@@ -505,46 +505,32 @@ impl Consumer {
             self.known_credits
                 .remember(subscriber, &intent_id, by, noticed);
         };
-        Ok(match applied {
-            Applied::Credited => {
-                telemetry::credited(&intent.currency, amount_received);
-                if from_session {
-                    // An earlier event of this PaymentIntent may have kept it as unapplied;
-                    // say it is credited now, so it is not assigned by hand too.
-                    self.unapplied
-                        .mark_applied_if_kept(subscriber, &intent_id, &payment_id)
-                        .await?;
-                }
-                credited_by(
-                    CreditedBy {
-                        event_id: event.id.clone(),
-                        message_id: message_id.to_string(),
-                        payment_id,
-                        amount: amount_received,
-                        currency: intent.currency.clone(),
-                    },
-                    true,
-                );
-                Outcome::Credited { recovered: false }
-            }
-            Applied::CreditedEarlier => {
-                telemetry::credited(&intent.currency, amount_received);
-                credited_by(
-                    CreditedBy {
-                        event_id: event.id.clone(),
-                        message_id: message_id.to_string(),
-                        payment_id,
-                        amount: amount_received,
-                        currency: intent.currency.clone(),
-                    },
-                    true,
-                );
-                Outcome::Credited { recovered: true }
-            }
+        let recovered = match applied {
             Applied::Duplicate(by) => {
                 credited_by(by.clone(), false);
-                Outcome::Duplicate(by)
+                return Ok(Outcome::Duplicate(by));
             }
-        })
+            Applied::CreditedEarlier => true,
+            Applied::Credited => false,
+        };
+        telemetry::credited(&intent.currency, amount_received);
+        if from_session && !recovered {
+            // An earlier event of this PaymentIntent may have kept it as unapplied; say it is
+            // credited now, so it is not assigned by hand too.
+            self.unapplied
+                .mark_applied_if_kept(subscriber, &intent_id, &payment_id)
+                .await?;
+        }
+        credited_by(
+            CreditedBy {
+                event_id: event.id.clone(),
+                message_id: message_id.to_string(),
+                payment_id,
+                amount: amount_received,
+                currency: intent.currency.clone(),
+            },
+            true,
+        );
+        Ok(Outcome::Credited { recovered })
     }
 }

@@ -164,14 +164,7 @@ impl Unapplied {
             .client
             .get_item()
             .table_name(&self.table)
-            .key(
-                schema::SUBSCRIBER,
-                AttributeValue::S(subscriber.to_string()),
-            )
-            .key(
-                schema::PAYMENT_INTENT,
-                AttributeValue::S(intent_id.to_string()),
-            )
+            .set_key(Some(key(subscriber, intent_id)))
             .consistent_read(true)
             .send()
             .await
@@ -218,14 +211,7 @@ impl Unapplied {
             .client
             .update_item()
             .table_name(&self.table)
-            .key(
-                schema::SUBSCRIBER,
-                AttributeValue::S(subscriber.to_string()),
-            )
-            .key(
-                schema::PAYMENT_INTENT,
-                AttributeValue::S(intent_id.to_string()),
-            )
+            .set_key(Some(key(subscriber, intent_id)))
             .update_expression("SET #st = :applied, applied_payment_id = :p, applied_at = :now")
             .expression_attribute_names("#st", schema::STATUS)
             .expression_attribute_values(":applied", AttributeValue::S("applied".into()))
@@ -241,6 +227,20 @@ impl Unapplied {
         }
         update.send().await.map(|_| ())
     }
+}
+
+/// An item's key: (subscriber, PaymentIntent).
+fn key(subscriber: &str, intent_id: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (
+            schema::SUBSCRIBER.to_string(),
+            AttributeValue::S(subscriber.to_string()),
+        ),
+        (
+            schema::PAYMENT_INTENT.to_string(),
+            AttributeValue::S(intent_id.to_string()),
+        ),
+    ])
 }
 
 fn item(i: &HashMap<String, AttributeValue>) -> UnappliedItem {
