@@ -163,14 +163,18 @@ pub fn is_valid_subscriber(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// A known attribute's name, as the constant, and the data type it must have.
+pub fn known_attribute(name: &str) -> Option<(&'static str, &'static str)> {
+    KNOWN_ATTRIBUTES
+        .iter()
+        .find(|(known, _)| *known == name)
+        .copied()
+}
+
 /// Names and data types: only what the route or the consumer writes, and never a binary value.
 fn check_attribute_shapes(msg: &SqsMessage) -> Result<(), EnvelopeError> {
     for (name, value) in &msg.message_attributes {
-        let Some((attribute, expected)) = KNOWN_ATTRIBUTES
-            .iter()
-            .find(|(known, _)| known == name)
-            .copied()
-        else {
+        let Some((attribute, expected)) = known_attribute(name) else {
             // SQS limits names to 256 characters of A-Z a-z 0-9 _ - .; keep the error short.
             return Err(EnvelopeError::UnexpectedAttribute(
                 name.chars().take(64).collect(),
@@ -238,11 +242,7 @@ mod tests {
 
     /// An attribute with the data type the route gives `name`.
     fn attr_for(name: &str, v: &str) -> SqsMessageAttribute {
-        let data_type = KNOWN_ATTRIBUTES
-            .iter()
-            .find(|(known, _)| *known == name)
-            .map_or("String", |(_, t)| t);
-        typed(data_type, v)
+        typed(known_attribute(name).map_or("String", |(_, t)| t), v)
     }
 
     fn typed(data_type: &str, v: &str) -> SqsMessageAttribute {

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
-use payhook::envelope::{ATTR_RECEIVED_AT, ATTR_SEALED_BUNDLE, ATTR_SIGNATURE, ATTR_SUBSCRIBER};
+use payhook::envelope::{
+    ATTR_RECEIVED_AT, ATTR_SEALED_BUNDLE, ATTR_SIGNATURE, ATTR_SUBSCRIBER, known_attribute,
+};
 
 use crate::BoxError;
 use crate::emulators::LOCAL_REGION;
@@ -58,13 +60,9 @@ impl DeliverySpec<'_> {
     }
 }
 
-/// The data type API Gateway's mapping gives each attribute.
+/// The data type API Gateway's mapping gives each attribute (the consumer's own list).
 fn data_type(attribute: &str) -> &'static str {
-    if attribute == ATTR_RECEIVED_AT {
-        "Number"
-    } else {
-        "String"
-    }
+    known_attribute(attribute).map_or("String", |(_, t)| t)
 }
 
 pub fn sqs_event(messages: Vec<SqsMessage>) -> SqsEvent {
