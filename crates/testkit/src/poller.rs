@@ -36,7 +36,22 @@ pub async fn poll_once(
     consumer: &Consumer,
     wait_secs: i32,
 ) -> Result<Polled, PollError> {
-    poll_once_with(sqs, queue_url, wait_secs, |event| async move {
+    poll_up_to(sqs, queue_url, consumer, wait_secs, MAX_BATCH).await
+}
+
+/// The largest batch SQS returns, and the event source mapping's default `BatchSize`.
+pub const MAX_BATCH: i32 = 10;
+
+/// One round receiving at most `batch_size` messages, as a mapping with that `BatchSize`:
+/// it receives no more than it hands to one invocation.
+pub async fn poll_up_to(
+    sqs: &Client,
+    queue_url: &str,
+    consumer: &Consumer,
+    wait_secs: i32,
+    batch_size: i32,
+) -> Result<Polled, PollError> {
+    poll_batch_with(sqs, queue_url, wait_secs, batch_size, |event| async move {
         consumer.handle(event).await.ok()
     })
     .await
@@ -54,6 +69,21 @@ where
     F: FnOnce(SqsEvent) -> Fut,
     Fut: std::future::Future<Output = Option<SqsBatchResponse>>,
 {
+    poll_batch_with(sqs, queue_url, wait_secs, MAX_BATCH, invoke).await
+}
+
+/// The same round, at most `batch_size` messages.
+pub async fn poll_batch_with<F, Fut>(
+    sqs: &Client,
+    queue_url: &str,
+    wait_secs: i32,
+    batch_size: i32,
+    invoke: F,
+) -> Result<Polled, PollError>
+where
+    F: FnOnce(SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = Option<SqsBatchResponse>>,
+{
     let fail = |action: &'static str, detail: String| PollError {
         action,
         queue_url: queue_url.to_string(),
@@ -62,7 +92,7 @@ where
     let got = sqs
         .receive_message()
         .queue_url(queue_url)
-        .max_number_of_messages(10)
+        .max_number_of_messages(batch_size)
         .wait_time_seconds(wait_secs)
         .message_attribute_names("All")
         .message_system_attribute_names(MessageSystemAttributeName::All)

@@ -221,3 +221,13 @@ fn the_unapplied_table_has_the_keys_the_store_uses_and_both_functions_may_write_
         );
     }
 }
+
+#[test]
+fn a_fifo_queue_is_read_one_message_at_a_time() {
+    // A later message of a failing message's group, received in the same batch, is reported
+    // failed unprocessed to keep order, and that receive counts towards its maxReceiveCount.
+    assert!(
+        template().contains("BatchSize: !If [IsFifo, 1, !Ref BatchSize]"),
+        "the consumer's event source must take one message per batch on a FIFO queue"
+    );
+}
