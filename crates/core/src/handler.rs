@@ -514,9 +514,10 @@ impl Consumer {
             Applied::Credited => false,
         };
         telemetry::credited(&intent.currency, amount_received);
-        if from_session && !recovered {
+        if from_session {
             // An earlier event of this PaymentIntent may have kept it as unapplied; say it is
-            // credited now, so it is not assigned by hand too.
+            // credited now, so it is not assigned by hand too. Also on a recovered credit: the
+            // attempt that committed it may have failed here, and the mark is idempotent.
             self.unapplied
                 .mark_applied_if_kept(subscriber, &intent_id, &payment_id)
                 .await?;
