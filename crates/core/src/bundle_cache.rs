@@ -82,6 +82,7 @@ mod tests {
                 subscriber,
                 webhook_secrets: &["whsec_a"],
                 stripe_api_key: "sk_test_a",
+                notify: None,
             },
         )
         .unwrap()

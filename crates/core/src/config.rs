@@ -9,8 +9,9 @@ pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com/";
 
 /// Every environment variable the consumer reads (`AWS_*` aside, which the SDK reads). The SAM
 /// template may set only these; a test holds it to that.
-pub const VARIABLES: [&str; 13] = [
+pub const VARIABLES: [&str; 14] = [
     "UNAPPLIED_TABLE",
+    "NOTIFICATIONS_TABLE",
     "PAYHOOK_MODE",
     "PAYMENTS_TABLE",
     "IDEMPOTENCY_TABLE",
@@ -36,6 +37,9 @@ pub struct Config {
     pub idempotency_table: String,
     /// `UNAPPLIED_TABLE`: succeeded payments that name no usable payment record.
     pub unapplied_table: String,
+    /// `NOTIFICATIONS_TABLE`: the notifications credits owe their subscribers, written in the
+    /// credit's transaction. Unset, no subscriber is notified.
+    pub notifications_table: Option<String>,
     /// `KEYSET_SECRET_ID`: name or ARN of the Secrets Manager secret holding the private keys.
     pub keyset_secret_id: String,
     /// `DEAD_LETTER_QUEUE_URL`: where permanent failures go at once. Unset, they are reported
@@ -148,6 +152,7 @@ impl Config {
             payments_table: required("PAYMENTS_TABLE")?,
             idempotency_table: required("IDEMPOTENCY_TABLE")?,
             unapplied_table: required("UNAPPLIED_TABLE")?,
+            notifications_table: get("NOTIFICATIONS_TABLE"),
             keyset_secret_id: required("KEYSET_SECRET_ID")?,
             dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL"),
             stripe_api_base,

@@ -94,6 +94,17 @@ fn same_payment_intent(msg: &SqsMessage) -> Option<String> {
     }
 }
 
+/// Whose event is applied, as their bundle and the deployment settle it.
+#[derive(Clone, Copy)]
+pub(crate) struct Account<'a> {
+    pub subscriber: &'a str,
+    pub api_key: &'a SecretString,
+    /// The key's mode, already checked to be the deployment's.
+    pub key_mode: Mode,
+    /// The subscriber has a notification endpoint: a credit owes them a notification.
+    pub notify: bool,
+}
+
 impl Consumer {
     /// A batch in, the failed message ids out, with no time limit (tests, the local poller).
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, MissingMessageId> {
@@ -336,9 +347,12 @@ impl Consumer {
         // Only a verified body is read.
         let event = event::parse(delivery.body)?;
         self.apply_event(
-            delivery.subscriber,
-            &bundle.stripe_api_key,
-            key_mode,
+            Account {
+                subscriber: delivery.subscriber,
+                api_key: &bundle.stripe_api_key,
+                key_mode,
+                notify: bundle.notify.is_some(),
+            },
             event,
             message_id,
             notice,
@@ -362,13 +376,17 @@ impl Consumer {
     /// `delivery_id` is what the ledger records as the crediting delivery.
     pub(crate) async fn apply_event(
         &self,
-        subscriber: &str,
-        api_key: &SecretString,
-        key_mode: Mode,
+        account: Account<'_>,
         event: StripeEvent,
         delivery_id: &str,
         notice: &mut Notice<'_>,
     ) -> Result<Outcome, ProcessError> {
+        let Account {
+            subscriber,
+            api_key,
+            key_mode,
+            notify,
+        } = account;
         let message_id = delivery_id;
         notice.event_id = Some(event.id.clone());
         notice.event_type = Some(event.event_type.clone());
@@ -482,6 +500,7 @@ impl Consumer {
                 event_id: &event.id,
                 event_type: &event.event_type,
                 message_id,
+                notify,
             })
             .await;
         let applied = match applied {

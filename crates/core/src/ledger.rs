@@ -62,6 +62,8 @@ pub struct Credit<'a> {
     /// The SQS message id: the same across redeliveries of one message, new for every Stripe
     /// retry and every redrive.
     pub message_id: &'a str,
+    /// The subscriber has a notification endpoint: the credit owes them a notification.
+    pub notify: bool,
 }
 
 /// Whether `id` can be a payment record's key.
@@ -161,6 +163,7 @@ pub struct Ledger {
     payments_table: String,
     idempotency_table: String,
     idempotency_ttl: Duration,
+    notifications_table: Option<String>,
     retry: ExponentialBuilder,
 }
 
@@ -176,6 +179,7 @@ impl Ledger {
             payments_table,
             idempotency_table,
             idempotency_ttl,
+            notifications_table: None,
             // 25, 50, 100 ms, each with up to as much again of jitter: conflicting transactions
             // on one item clear in milliseconds, and the whole budget stays far under a second.
             retry: ExponentialBuilder::default()
@@ -183,6 +187,12 @@ impl Ledger {
                 .with_max_times(MAX_ATTEMPTS - 1)
                 .with_jitter(),
         }
+    }
+
+    /// Credits that notify also write their notification, in the same transaction, here.
+    pub fn with_notifications(mut self, table: Option<String>) -> Self {
+        self.notifications_table = table;
+        self
     }
 
     fn idempotency_key(subscriber: &str, intent_id: &str) -> AttributeValue {
@@ -280,13 +290,30 @@ impl Ledger {
             .build()
             .map_err(|e| refused(credit.intent_id, "BuildError", e.to_string()))?;
 
-        let result = self
+        // The notification owed is written with the credit, or neither is: no crash can leave a
+        // credit whose subscriber is never told. It needs no condition, the claim's decides.
+        let notification = match (&self.notifications_table, credit.notify) {
+            (Some(table), true) => Some(
+                Put::builder()
+                    .table_name(table)
+                    .set_item(Some(crate::notification::pending_item(
+                        credit,
+                        now.as_millis() as i64,
+                    )))
+                    .build()
+                    .map_err(|e| refused(credit.intent_id, "BuildError", e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(claim).build())
-            .transact_items(TransactWriteItem::builder().update(increment).build())
-            .send()
-            .await;
+            .transact_items(TransactWriteItem::builder().update(increment).build());
+        if let Some(put) = notification {
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        let result = request.send().await;
         match result {
             Ok(_) => Ok(Applied::Credited),
             Err(e) => classify_transaction(credit, e),
@@ -467,6 +494,7 @@ mod tests {
             event_id: "evt_this",
             event_type: "payment_intent.succeeded",
             message_id: MESSAGE,
+            notify: false,
         }
     }
 

@@ -20,6 +20,10 @@
 //! - [`handler`]: the pipeline for one message, its notice, and the Lambda entry point
 //! - [`reconcile`]: the same steps for the events Stripe's events API lists, whether or not a
 //!   webhook arrived
+//! - [`notification`]: the notifications credits owe their subscribers (written in the
+//!   credit's transaction) and the audit trail of their attempts; [`notifier`]: signs and
+//!   delivers the due ones, on the retry schedule, through [`outbound`] (timeouts; in live
+//!   mode https to public addresses only)
 //! - [`telemetry`]: CloudWatch metrics (EMF) per message and per invocation
 //! - [`config`], [`mode`], [`keystore`], [`error`], [`setup`], [`clock`]: environment, live or
 //!   test, private keys, error classes and reasons, wiring, wall-clock time
@@ -53,6 +57,12 @@ pub mod batch;
 pub mod handler;
 
 pub mod reconcile;
+
+pub mod notification;
+
+pub mod notifier;
+
+pub mod outbound;
 
 pub mod config;
 

@@ -77,6 +77,7 @@ impl Consumer {
     ) -> Result<Summary, ReconcileError> {
         let subscriber = bundle.subscriber.as_str();
         let key = &bundle.stripe_api_key;
+        let notify = bundle.notify.is_some();
         let key_mode = self.key_mode(key).map_err(|source| ReconcileError::Key {
             subscriber: subscriber.to_string(),
             source,
@@ -106,7 +107,7 @@ impl Consumer {
                     })?;
                 for raw in &page.data {
                     let done = self
-                        .reconcile_one(subscriber, key, key_mode, raw.get(), &run)
+                        .reconcile_one(subscriber, key, key_mode, notify, raw.get(), &run)
                         .await;
                     summary.events += 1;
                     match done.outcome {
@@ -133,6 +134,7 @@ impl Consumer {
         subscriber: &str,
         key: &SecretString,
         key_mode: crate::mode::Mode,
+        notify: bool,
         raw: &str,
         run: &str,
     ) -> Reconciled {
@@ -140,8 +142,18 @@ impl Consumer {
         let result = match event::parse(raw) {
             Ok(event) => {
                 let delivery_id = format!("{run}:{}", event.id);
-                self.apply_event(subscriber, key, key_mode, event, &delivery_id, &mut notice)
-                    .await
+                self.apply_event(
+                    crate::handler::Account {
+                        subscriber,
+                        api_key: key,
+                        key_mode,
+                        notify,
+                    },
+                    event,
+                    &delivery_id,
+                    &mut notice,
+                )
+                .await
             }
             Err(e) => Err(ProcessError::Event(e)),
         };

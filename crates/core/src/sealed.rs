@@ -8,7 +8,9 @@
 //!
 //! `signed` is libsodium's combined `crypto_sign` output: the 64-byte Ed25519 signature of the
 //! payload, then the payload. The payload is UTF-8 JSON:
-//! `{"v":2,"issuer":"<issuer key id>","subscriber":"…","webhook_secrets":["whsec_…",…],"stripe_api_key":"sk_…"}`.
+//! `{"v":2,"issuer":"<issuer key id>","subscriber":"…","webhook_secrets":["whsec_…",…],"stripe_api_key":"sk_…"}`,
+//! and optionally `"notify":{"url":"https://…","secret":"whsec_…"}`: where the subscriber is told
+//! of each credit, and the Standard Webhooks secret those notifications are signed with.
 //!
 //! A sealed box is anonymous: anyone holding the consumer's public key can make one, so opening
 //! proves only that the bundle was made *for* us. The issuer signature proves it was made *by*
@@ -98,6 +100,17 @@ pub struct Bundle {
     pub subscriber: String,
     pub webhook_secrets: Vec<SecretString>,
     pub stripe_api_key: SecretString,
+    /// Where credits are notified; `None`: the subscriber gets no notifications.
+    pub notify: Option<NotifyTarget>,
+}
+
+/// A subscriber's notification endpoint and its signing secret. Checked when a notification is
+/// sent, not when the bundle opens: a bad endpoint must not stop a payment from crediting.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyTarget {
+    pub url: String,
+    pub secret: SecretString,
 }
 
 impl Bundle {
@@ -332,6 +345,8 @@ struct Payload {
     subscriber: String,
     webhook_secrets: Vec<SecretString>,
     stripe_api_key: SecretString,
+    #[serde(default)]
+    notify: Option<NotifyTarget>,
 }
 
 fn parse_payload(kid: &str, payload: &[u8]) -> Result<Bundle, BundleError> {
@@ -346,6 +361,7 @@ fn parse_payload(kid: &str, payload: &[u8]) -> Result<Bundle, BundleError> {
         subscriber: p.subscriber,
         webhook_secrets: p.webhook_secrets,
         stripe_api_key: p.stripe_api_key,
+        notify: p.notify,
     })
 }
 
@@ -374,6 +390,14 @@ pub struct BundlePlaintext<'a> {
     pub subscriber: &'a str,
     pub webhook_secrets: &'a [&'a str],
     pub stripe_api_key: &'a str,
+    pub notify: Option<NotifyConfig<'a>>,
+}
+
+/// A notification endpoint as sealed.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct NotifyConfig<'a> {
+    pub url: &'a str,
+    pub secret: &'a str,
 }
 
 /// The payload as signed: the plaintext, its version and the issuer's key id.
@@ -384,6 +408,8 @@ struct SignedPayload<'a> {
     subscriber: &'a str,
     webhook_secrets: &'a [&'a str],
     stripe_api_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notify: Option<NotifyConfig<'a>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -423,6 +449,7 @@ pub fn seal(
             subscriber: bundle.subscriber,
             webhook_secrets: bundle.webhook_secrets,
             stripe_api_key: bundle.stripe_api_key,
+            notify: bundle.notify,
         })
         .map_err(|e| SealError::Crypto(e.to_string()))?,
     );
@@ -502,6 +529,7 @@ mod tests {
             subscriber,
             webhook_secrets: secrets,
             stripe_api_key: "sk_test_123",
+            notify: None,
         }
     }
 

@@ -72,7 +72,8 @@ pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, Setu
             config.payments_table.clone(),
             config.idempotency_table.clone(),
             config.idempotency_ttl,
-        ),
+        )
+        .with_notifications(config.notifications_table.clone()),
         dead_letters: config
             .dead_letter_queue_url
             .clone()

@@ -75,6 +75,50 @@ pub async fn create_tables(aws: &SdkConfig, tables: &Tables<'_>) -> Result<(), B
     Ok(())
 }
 
+/// Creates the notifications table as the template does: subscriber + sk, with the sparse
+/// `due` index the notifier queries.
+pub async fn create_notifications_table(aws: &SdkConfig, name: &str) -> Result<(), BoxError> {
+    use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, Projection, ProjectionType};
+    use payhook::notification::schema as n;
+    let db = aws_sdk_dynamodb::Client::new(aws);
+    let attr = |name: &str, kind: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(kind)
+            .build()
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    db.create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(n::SUBSCRIBER, ScalarAttributeType::S)?)
+        .attribute_definitions(attr(n::SK, ScalarAttributeType::S)?)
+        .attribute_definitions(attr(n::DUE, ScalarAttributeType::S)?)
+        .attribute_definitions(attr(n::NEXT_ATTEMPT_AT, ScalarAttributeType::N)?)
+        .key_schema(key(n::SUBSCRIBER, KeyType::Hash)?)
+        .key_schema(key(n::SK, KeyType::Range)?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(n::DUE_INDEX)
+                .key_schema(key(n::DUE, KeyType::Hash)?)
+                .key_schema(key(n::NEXT_ATTEMPT_AT, KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()?,
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
 /// Stores a key set document as a Secrets Manager secret; returns its ARN.
 pub async fn put_keyset_secret(
     aws: &SdkConfig,

@@ -37,6 +37,29 @@ impl TestKeys {
         self.seal_to(&self.public, &self.kid, subscriber, secrets, api_key)
     }
 
+    /// A bundle whose subscriber is notified at `url`, signed with `secret`.
+    pub fn seal_notifying(
+        &self,
+        subscriber: &str,
+        secrets: &[&str],
+        api_key: &str,
+        url: &str,
+        secret: &str,
+    ) -> String {
+        sealed::seal(
+            &self.public,
+            &self.kid,
+            &self.issuer,
+            &BundlePlaintext {
+                subscriber,
+                webhook_secrets: secrets,
+                stripe_api_key: api_key,
+                notify: Some(payhook::sealed::NotifyConfig { url, secret }),
+            },
+        )
+        .expect("seal")
+    }
+
     /// The same, sealed to another consumer key (a rotation's new key, say).
     pub fn seal_to(
         &self,
@@ -54,6 +77,7 @@ impl TestKeys {
                 subscriber,
                 webhook_secrets: secrets,
                 stripe_api_key: api_key,
+                notify: None,
             },
         )
         .expect("seal")

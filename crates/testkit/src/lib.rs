@@ -31,6 +31,8 @@ pub mod localstripe;
 
 pub mod fake_stripe;
 
+pub mod receiver;
+
 pub mod proxy;
 
 pub mod stack;

@@ -93,6 +93,10 @@ impl Stack {
         )
         .await
         .expect("create tables on moto");
+        let notifications = format!("{id}-notifications");
+        emulators::create_notifications_table(&aws, &notifications)
+            .await
+            .expect("create the notifications table on moto");
 
         let keys = TestKeys::new("it-key");
         let secret_arn =
@@ -113,6 +117,7 @@ impl Stack {
             "PAYMENTS_TABLE" => Some(payments.clone()),
             "IDEMPOTENCY_TABLE" => Some(idempotency.clone()),
             "UNAPPLIED_TABLE" => Some(unapplied.clone()),
+            "NOTIFICATIONS_TABLE" => Some(notifications.clone()),
             "KEYSET_SECRET_ID" => Some(secret_arn.clone()),
             "DEAD_LETTER_QUEUE_URL" => dlq_url.clone(),
             "STRIPE_API_BASE" => Some(

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use payhook::issuer::IssuerKey;
 use payhook::mode::Mode;
-use payhook::sealed::{self, BundlePlaintext};
+use payhook::notification;
+use payhook::sealed::{self, BundlePlaintext, NotifyConfig};
+use zeroize::Zeroizing;
 
 use crate::failure::{Failure, Result};
 use crate::input::{env_secret, read_file};
@@ -31,6 +33,11 @@ pub struct Args {
     /// refused there, so sealing one is warned about.
     #[arg(long, default_value = "live", value_parser = ["live", "test"])]
     mode: String,
+    /// The subscriber's endpoint for signed payment.credited notifications (https; http only
+    /// with --mode test). Its signing secret is PAYHOOK_NOTIFY_SECRET when set (to keep the
+    /// secret across a reseal), otherwise generated and printed once on stderr.
+    #[arg(long)]
+    notify_url: Option<String>,
 }
 
 impl Args {
@@ -70,6 +77,38 @@ impl Args {
                  every deployment refuses every delivery of this bundle (key_mode_mismatch)"
             ),
         }
+        let notify_secret = match &self.notify_url {
+            None => None,
+            Some(url) => {
+                check_notify_url(url, wanted)?;
+                Some(match std::env::var("PAYHOOK_NOTIFY_SECRET") {
+                    Ok(secret) if !secret.trim().is_empty() => {
+                        notification::check_secret(secret.trim())
+                            .map_err(|e| Failure::usage("PAYHOOK_NOTIFY_SECRET", e))?;
+                        Zeroizing::new(secret.trim().to_string())
+                    }
+                    _ => {
+                        let secret = notification::generate_secret();
+                        eprintln!(
+                            "payhook: the notification signing secret for {} (give it to the \
+                             subscriber now; it is not shown again, and resealing without \
+                             PAYHOOK_NOTIFY_SECRET makes a new one): {}",
+                            self.subscriber,
+                            secret.as_str()
+                        );
+                        secret
+                    }
+                })
+            }
+        };
+        let notify = self
+            .notify_url
+            .as_deref()
+            .zip(notify_secret.as_deref())
+            .map(|(url, secret)| NotifyConfig {
+                url,
+                secret: secret.as_str(),
+            });
         let bundle = sealed::seal(
             &public,
             &self.kid,
@@ -78,10 +117,23 @@ impl Args {
                 subscriber: &self.subscriber,
                 webhook_secrets: &secrets,
                 stripe_api_key: &api_key,
+                notify,
             },
         )
         .map_err(|e| Failure::usage("sealing the bundle", e))?;
         println!("{bundle}");
         Ok(())
+    }
+}
+
+/// A live deployment calls only https endpoints (README: Notifications).
+fn check_notify_url(url: &str, mode: Mode) -> Result<()> {
+    let parsed = url::Url::parse(url).map_err(|e| Failure::usage("--notify-url", e))?;
+    match (parsed.scheme(), mode) {
+        ("https", _) | ("http", Mode::Test) => Ok(()),
+        (scheme, _) => Err(Failure::usage(
+            "--notify-url",
+            format!("a {mode} deployment calls only https endpoints, not {scheme}"),
+        )),
     }
 }

@@ -118,7 +118,7 @@ proptest! {
     fn sealed_bundles_round_trip(subscriber in "[A-Za-z0-9_-]{1,64}", secrets in proptest::collection::vec("whsec_[A-Za-z0-9]{1,40}", 1..4), key in "sk_test_[A-Za-z0-9]{1,60}") {
         let (keys, public) = keyset();
         let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-        let wire = sealed::seal(&public, "fz", &KEYS.issuer, &BundlePlaintext { subscriber: &subscriber, webhook_secrets: &refs, stripe_api_key: &key }).unwrap();
+        let wire = sealed::seal(&public, "fz", &KEYS.issuer, &BundlePlaintext { subscriber: &subscriber, webhook_secrets: &refs, stripe_api_key: &key, notify: None }).unwrap();
         let b = keys.open(&wire).unwrap();
         prop_assert_eq!(b.subscriber, subscriber);
         prop_assert_eq!(b.webhook_secrets.len(), secrets.len());

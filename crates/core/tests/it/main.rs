@@ -8,6 +8,7 @@ mod faults;
 mod forgery;
 mod fuzz;
 mod ingress;
+mod notifications;
 mod reconcile;
 mod samples;
 mod template;

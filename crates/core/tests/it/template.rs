@@ -123,6 +123,8 @@ fn queues_and_tables_outlive_the_stack() {
         "PaymentsTable",
         "IdempotencyTable",
         "UnappliedTable",
+        "NotificationsTable",
+        "NotificationDeadLetterQueue",
     ] {
         let block = resource(&t, name);
         for policy in ["DeletionPolicy: Retain", "UpdateReplacePolicy: Retain"] {
@@ -230,4 +232,84 @@ fn a_fifo_queue_is_read_one_message_at_a_time() {
         template().contains("BatchSize: !If [IsFifo, 1, !Ref BatchSize]"),
         "the consumer's event source must take one message per batch on a FIFO queue"
     );
+}
+
+/// The notifier builds its own binary, runs every minute with the environment it reads, may
+/// query only the due index and write only the notifications table and its DLQ; the table's
+/// keys are the store's; both crediting functions may write the notification a credit owes;
+/// its DLQ alarms.
+#[test]
+fn the_notifier_is_scheduled_with_what_it_reads_and_may_do() {
+    use payhook::notification::schema;
+    let t = template();
+    let block = resource(&t, "NotifierFunction");
+    assert!(block.contains("        Binary: notifier\n"));
+    assert!(block.contains("Schedule: rate(1 minute)"));
+    let manifest = std::fs::read_to_string(repo_path("crates/consumer/Cargo.toml")).unwrap();
+    assert!(manifest.contains("[[bin]]\nname = \"notifier\"\n"));
+    let start = block.find("        Variables:\n").expect("environment");
+    let vars: Vec<&str> = block[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("          "))
+        .filter_map(|l| l.trim().split_once(':').map(|(k, _)| k))
+        .filter(|k| *k != "RUST_LOG")
+        .collect();
+    for v in &vars {
+        assert!(
+            payhook::notifier::VARIABLES.contains(v),
+            "the template sets {v}, which the notifier never reads"
+        );
+    }
+    for required in [
+        "NOTIFICATIONS_TABLE",
+        "PAYMENTS_TABLE",
+        "KEYSET_SECRET_ID",
+        "NOTIFICATION_DLQ_URL",
+        "PAYHOOK_MODE",
+    ] {
+        assert!(
+            vars.contains(&required),
+            "the notifier is not given {required}"
+        );
+    }
+    assert!(block.contains("Action: dynamodb:Query\n              Resource: !Sub \"${NotificationsTable.Arn}/index/due\""));
+    assert!(block.contains(
+        "Action: sqs:SendMessage\n              Resource: !GetAtt NotificationDeadLetterQueue.Arn"
+    ));
+    assert!(!block.contains("dynamodb:Scan") && !block.contains("dynamodb:DeleteItem"));
+
+    let table = resource(&t, "NotificationsTable");
+    for (key, kind) in [
+        (schema::SUBSCRIBER, "HASH"),
+        (schema::SK, "RANGE"),
+        (schema::DUE, "HASH"),
+        (schema::NEXT_ATTEMPT_AT, "RANGE"),
+    ] {
+        assert!(
+            table.contains(&format!("{{ AttributeName: {key}, KeyType: {kind} }}")),
+            "{key} {kind}"
+        );
+    }
+    assert!(table.contains(&format!("IndexName: {}", schema::DUE_INDEX)));
+    assert!(table.contains(&format!(
+        "AttributeName: {}\n        Enabled: true",
+        schema::EXPIRES_AT
+    )));
+
+    for function in ["ConsumerFunction", "ReconcileFunction"] {
+        let f = resource(&t, function);
+        assert!(
+            f.contains("NOTIFICATIONS_TABLE: !Ref NotificationsTable"),
+            "{function}"
+        );
+        assert!(
+            f.contains(
+                "Action: dynamodb:PutItem\n              Resource: !GetAtt NotificationsTable.Arn"
+            ),
+            "{function}"
+        );
+    }
+    let alarm = resource(&t, "NotificationDeadLettersAlarm");
+    assert!(alarm.contains("NotificationDeadLetterQueue.QueueName"));
 }

@@ -1,0 +1,59 @@
+//! The scheduled notifier: on each tick (EventBridge), every due `payment.credited`
+//! notification is signed, posted to its subscriber's endpoint and recorded.
+
+use std::time::{Duration, Instant};
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use payhook::notifier::{Notifier, NotifierConfig};
+use payhook::{batch, clock, keystore, setup};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    setup::init_tracing();
+    let config = NotifierConfig::from_env()?;
+    let aws = setup::aws_config(None).await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let keys = keystore::load_keyset(&secrets, &config.keyset_secret_id).await?;
+    let notifier = Notifier::new(&config, &aws, keys)?;
+    let notifier = &notifier;
+    run(service_fn(
+        move |tick: LambdaEvent<serde_json::Value>| async move {
+            let request_id = tick.context.request_id;
+            // Attempts still running at the timeout would leave no audit row: start none in
+            // the last 30 s (one attempt's timeout is 10 s).
+            let deadline = batch::start_no_message_after(
+                tick.context.deadline,
+                clock::now_ms().max(0) as u64,
+                Instant::now(),
+                Duration::from_secs(30),
+            );
+            let summary = notifier
+                .run_due_until(clock::now_ms(), deadline, Some(&request_id))
+                .await;
+            tracing::info!(
+                request_id = request_id.as_str(),
+                source = "notifier",
+                delivered = summary.delivered,
+                retrying = summary.retrying,
+                dead_lettered = summary.dead_lettered,
+                failed = summary.failed,
+                "notifier run done"
+            );
+            // An error makes the run show in the function's Errors metric and alarm; the
+            // notifications it could not handle stay due for the next tick.
+            if summary.failed > 0 {
+                Err(Error::from(format!(
+                    "{} notifications could not be attempted or recorded",
+                    summary.failed
+                )))
+            } else {
+                Ok(serde_json::json!({
+                    "delivered": summary.delivered,
+                    "retrying": summary.retrying,
+                    "dead_lettered": summary.dead_lettered,
+                }))
+            }
+        },
+    ))
+    .await
+}

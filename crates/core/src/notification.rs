@@ -1,0 +1,512 @@
+//! The subscriber's `payment.credited` notifications: the outbox the ledger writes and the
+//! notifier drains, with every delivery attempt kept as an audit row.
+//!
+//! The notification's item is written by the credit's own DynamoDB transaction
+//! ([`pending_item`]), so a credit without a notification owed cannot exist: whatever happens to
+//! the process after the commit, the item is there, due at once, and the scheduled notifier
+//! finds it through the sparse `due` index. Nothing has to be resolved on redelivery.
+//!
+//! One table, partitioned by subscriber: the notification under sort key `<id>`, each attempt
+//! under `<id>#<attempt number>`. The id (`msg_<PaymentIntent id>`, the `webhook-id` header) is
+//! the same on every attempt and every resend, so a receiver deduplicates on it.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use zeroize::Zeroizing;
+
+use crate::clock;
+use crate::ledger::Credit;
+
+/// Table layout, shared with the template, the CLI and the tests.
+pub mod schema {
+    /// Partition key.
+    pub const SUBSCRIBER: &str = "subscriber";
+    /// Sort key: `<id>` for the notification, `<id>#<attempt>` for an attempt.
+    pub const SK: &str = "sk";
+    /// The sparse index of notifications waiting for an attempt: present only while pending.
+    pub const DUE_INDEX: &str = "due";
+    pub const DUE: &str = "due";
+    pub const DUE_VALUE: &str = "pending";
+    pub const NEXT_ATTEMPT_AT: &str = "next_attempt_at";
+    /// TTL, epoch seconds.
+    pub const EXPIRES_AT: &str = "expires_at";
+}
+
+/// How long notifications and their attempts are kept: past the 90 days a dispute can need.
+pub const RETENTION_SECS: i64 = 100 * 86_400;
+
+/// The notification type subscribers receive.
+pub const EVENT_TYPE: &str = "payment.credited";
+
+/// The `webhook-id` of a PaymentIntent's notification.
+pub fn notification_id(intent_id: &str) -> String {
+    format!("msg_{intent_id}")
+}
+
+/// A new signing secret in the Standard Webhooks form: `whsec_` and 32 random bytes, base64.
+pub fn generate_secret() -> Zeroizing<String> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    dryoc::rng::copy_randombytes(bytes.as_mut_slice());
+    Zeroizing::new(format!("whsec_{}", B64.encode(bytes.as_slice())))
+}
+
+/// A secret the signer accepts: `whsec_` and at least 24 bytes of base64.
+pub fn check_secret(secret: &str) -> Result<(), &'static str> {
+    let b64 = secret
+        .strip_prefix("whsec_")
+        .ok_or("a notification secret starts with whsec_")?;
+    match B64.decode(b64) {
+        Ok(key) if key.len() >= 24 => Ok(()),
+        Ok(_) => Err("a notification secret holds at least 24 bytes"),
+        Err(_) => Err("a notification secret is whsec_ and base64"),
+    }
+}
+
+/// The notification item a credit writes in its transaction: due now.
+pub fn pending_item(credit: &Credit<'_>, now_ms: i64) -> HashMap<String, AttributeValue> {
+    let s = |v: &str| AttributeValue::S(v.to_string());
+    let n = |v: i64| AttributeValue::N(v.to_string());
+    HashMap::from([
+        (schema::SUBSCRIBER.into(), s(credit.subscriber)),
+        (schema::SK.into(), s(&notification_id(credit.intent_id))),
+        ("id".into(), s(&notification_id(credit.intent_id))),
+        ("payment_id".into(), s(credit.payment_id)),
+        ("payment_intent".into(), s(credit.intent_id)),
+        ("amount".into(), n(credit.amount_received)),
+        ("currency".into(), s(credit.currency)),
+        ("event_id".into(), s(credit.event_id)),
+        ("credited_at".into(), n(now_ms)),
+        ("status".into(), s("pending")),
+        ("attempts".into(), n(0)),
+        (schema::DUE.into(), s(schema::DUE_VALUE)),
+        (schema::NEXT_ATTEMPT_AT.into(), n(now_ms)),
+        (schema::EXPIRES_AT.into(), n(now_ms / 1000 + RETENTION_SECS)),
+    ])
+}
+
+/// A notification as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Notification {
+    pub id: String,
+    pub subscriber: String,
+    pub payment_id: String,
+    pub payment_intent: String,
+    pub amount: i64,
+    pub currency: String,
+    pub credited_at: i64,
+    /// `pending`, `delivered` or `dead_lettered`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<i64>,
+    pub first_attempt_at: Option<i64>,
+    pub last_error: Option<String>,
+    /// The exact bytes sent, fixed at the first attempt so every retry sends the same body.
+    pub body: Option<String>,
+}
+
+/// One delivery attempt, as the audit trail keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Attempt {
+    pub id: String,
+    pub attempt: i64,
+    pub at: i64,
+    pub endpoint: String,
+    pub status: Option<u16>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    /// `delivered`, `retry` or `dead_lettered`.
+    pub outcome: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the notifications table {table}: {action}: {detail}")]
+pub struct StoreError {
+    pub table: String,
+    pub action: &'static str,
+    pub detail: String,
+}
+
+/// What an attempt changes on the notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Delivered,
+    RetryAt(i64),
+    DeadLettered,
+}
+
+pub struct Notifications {
+    client: Client,
+    table: String,
+}
+
+impl Notifications {
+    pub fn new(client: Client, table: String) -> Self {
+        Notifications { client, table }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn fail(&self, action: &'static str, detail: String) -> StoreError {
+        StoreError {
+            table: self.table.clone(),
+            action,
+            detail,
+        }
+    }
+
+    /// Notifications whose next attempt is at or before `now_ms`, oldest first.
+    pub async fn due(&self, now_ms: i64, limit: i32) -> Result<Vec<Notification>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(schema::DUE_INDEX)
+            .key_condition_expression("#due = :pending AND #next <= :now")
+            .expression_attribute_names("#due", schema::DUE)
+            .expression_attribute_names("#next", schema::NEXT_ATTEMPT_AT)
+            .expression_attribute_values(":pending", AttributeValue::S(schema::DUE_VALUE.into()))
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| self.fail("Query due", DisplayErrorContext(e).to_string()))?;
+        Ok(out.items().iter().filter_map(notification).collect())
+    }
+
+    /// Takes a due notification for one attempt: its next attempt moves `lease_ms` out, on
+    /// condition that nobody else took it since it was read, so overlapping runs do not both
+    /// send it. `body` is stored on the first attempt. False: another run has it.
+    pub async fn claim(
+        &self,
+        n: &Notification,
+        lease_until_ms: i64,
+        body: &str,
+    ) -> Result<bool, StoreError> {
+        let Some(seen) = n.next_attempt_at else {
+            return Ok(false);
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::SUBSCRIBER, AttributeValue::S(n.subscriber.clone()))
+            .key(schema::SK, AttributeValue::S(n.id.clone()))
+            .update_expression("SET #next = :lease, body = if_not_exists(body, :body)")
+            .condition_expression("#next = :seen AND #due = :pending")
+            .expression_attribute_names("#next", schema::NEXT_ATTEMPT_AT)
+            .expression_attribute_names("#due", schema::DUE)
+            .expression_attribute_values(":lease", AttributeValue::N(lease_until_ms.to_string()))
+            .expression_attribute_values(":seen", AttributeValue::N(seen.to_string()))
+            .expression_attribute_values(":pending", AttributeValue::S(schema::DUE_VALUE.into()))
+            .expression_attribute_values(":body", AttributeValue::S(body.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.fail("UpdateItem claim", DisplayErrorContext(e).to_string())),
+        }
+    }
+
+    /// Keeps the attempt in the audit trail and moves the notification on.
+    pub async fn record(
+        &self,
+        n: &Notification,
+        attempt: &Attempt,
+        next: Next,
+    ) -> Result<(), StoreError> {
+        let s = |v: &str| AttributeValue::S(v.to_string());
+        let num = |v: i64| AttributeValue::N(v.to_string());
+        let mut row = HashMap::from([
+            (schema::SUBSCRIBER.to_string(), s(&n.subscriber)),
+            (
+                schema::SK.to_string(),
+                s(&format!("{}#{:04}", n.id, attempt.attempt)),
+            ),
+            ("id".into(), s(&n.id)),
+            ("payment_id".into(), s(&n.payment_id)),
+            ("attempt".into(), num(attempt.attempt)),
+            ("at".into(), num(attempt.at)),
+            ("endpoint".into(), s(&attempt.endpoint)),
+            ("latency_ms".into(), num(attempt.latency_ms)),
+            ("outcome".into(), s(&attempt.outcome)),
+            (
+                schema::EXPIRES_AT.into(),
+                num(attempt.at / 1000 + RETENTION_SECS),
+            ),
+        ]);
+        if let Some(status) = attempt.status {
+            row.insert("status".into(), num(i64::from(status)));
+        }
+        if let Some(error) = &attempt.error {
+            row.insert("error".into(), s(error));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(row))
+            .send()
+            .await
+            .map_err(|e| self.fail("PutItem attempt", DisplayErrorContext(e).to_string()))?;
+
+        let (status, rest) = match next {
+            Next::Delivered => ("delivered", "REMOVE #due, #next"),
+            Next::DeadLettered => ("dead_lettered", "REMOVE #due, #next"),
+            Next::RetryAt(_) => ("pending", ""),
+        };
+        let mut update = format!(
+            "SET #st = :st, attempts = :n, last_attempt_at = :at, \
+             first_attempt_at = if_not_exists(first_attempt_at, :at), last_error = :err, \
+             #exp = :exp{}",
+            if let Next::RetryAt(_) = next {
+                ", #next = :next"
+            } else {
+                ""
+            }
+        );
+        if !rest.is_empty() {
+            update.push(' ');
+            update.push_str(rest);
+        }
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::SUBSCRIBER, s(&n.subscriber))
+            .key(schema::SK, s(&n.id))
+            .update_expression(update)
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#exp", schema::EXPIRES_AT)
+            .expression_attribute_values(":st", s(status))
+            .expression_attribute_values(":n", num(attempt.attempt))
+            .expression_attribute_values(":at", num(attempt.at))
+            .expression_attribute_values(":err", s(attempt.error.as_deref().unwrap_or_default()))
+            .expression_attribute_values(":exp", num(attempt.at / 1000 + RETENTION_SECS));
+        match next {
+            Next::RetryAt(at) => {
+                request = request
+                    .expression_attribute_names("#next", schema::NEXT_ATTEMPT_AT)
+                    .expression_attribute_values(":next", num(at));
+            }
+            Next::Delivered | Next::DeadLettered => {
+                request = request
+                    .expression_attribute_names("#due", schema::DUE)
+                    .expression_attribute_names("#next", schema::NEXT_ATTEMPT_AT);
+            }
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| self.fail("UpdateItem", DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+
+    /// Makes a notification due now with a fresh retry window, whatever its state: an
+    /// operator's resend. Its id and body stay, so the receiver can tell it is the same one.
+    pub async fn resend(
+        &self,
+        subscriber: &str,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::SUBSCRIBER, AttributeValue::S(subscriber.into()))
+            .key(schema::SK, AttributeValue::S(id.into()))
+            .update_expression(
+                "SET #st = :pending, #due = :pending, #next = :now REMOVE first_attempt_at",
+            )
+            .condition_expression("attribute_exists(#sk)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#due", schema::DUE)
+            .expression_attribute_names("#next", schema::NEXT_ATTEMPT_AT)
+            .expression_attribute_names("#sk", schema::SK)
+            .expression_attribute_values(":pending", AttributeValue::S(schema::DUE_VALUE.into()))
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.fail("UpdateItem resend", DisplayErrorContext(e).to_string())),
+        }
+    }
+
+    /// A subscriber's notifications (every subscriber's without one), each with its
+    /// attempts, optionally only those of one payment id.
+    pub async fn list(
+        &self,
+        subscriber: Option<&str>,
+        payment_id: Option<&str>,
+    ) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = match subscriber {
+                Some(sub) => {
+                    let out = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("#s = :s")
+                        .expression_attribute_names("#s", schema::SUBSCRIBER)
+                        .expression_attribute_values(":s", AttributeValue::S(sub.into()))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| self.fail("Query", DisplayErrorContext(e).to_string()))?;
+                    (out.items().to_vec(), out.last_evaluated_key().cloned())
+                }
+                None => {
+                    let out = self
+                        .client
+                        .scan()
+                        .table_name(&self.table)
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| self.fail("Scan", DisplayErrorContext(e).to_string()))?;
+                    (out.items().to_vec(), out.last_evaluated_key().cloned())
+                }
+            };
+            items.extend(page.0);
+            match page.1 {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        let wanted = |item: &HashMap<String, AttributeValue>| {
+            payment_id.is_none_or(|p| text(item, "payment_id").as_deref() == Some(p))
+        };
+        let mut out: Vec<(Notification, Vec<Attempt>)> = items
+            .iter()
+            .filter(|i| wanted(i))
+            .filter_map(notification)
+            .map(|n| (n, Vec::new()))
+            .collect();
+        for item in items.iter().filter(|i| wanted(i)) {
+            let subscriber = text(item, schema::SUBSCRIBER);
+            if let Some(a) = attempt(item)
+                && let Some((_, attempts)) = out.iter_mut().find(|(n, _)| {
+                    n.id == a.id && Some(n.subscriber.as_str()) == subscriber.as_deref()
+                })
+            {
+                attempts.push(a);
+            }
+        }
+        for (_, attempts) in &mut out {
+            attempts.sort_by_key(|a| a.attempt);
+        }
+        out.sort_by_key(|(n, _)| n.credited_at);
+        Ok(out)
+    }
+}
+
+fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+}
+
+/// The notification in an item, `None` for an attempt's item.
+fn notification(item: &HashMap<String, AttributeValue>) -> Option<Notification> {
+    let id = text(item, "id")?;
+    if text(item, schema::SK)? != id {
+        return None;
+    }
+    Some(Notification {
+        subscriber: text(item, schema::SUBSCRIBER)?,
+        payment_id: text(item, "payment_id").unwrap_or_default(),
+        payment_intent: text(item, "payment_intent").unwrap_or_default(),
+        amount: number(item, "amount").unwrap_or_default(),
+        currency: text(item, "currency").unwrap_or_default(),
+        credited_at: number(item, "credited_at").unwrap_or_default(),
+        status: text(item, "status").unwrap_or_default(),
+        attempts: number(item, "attempts").unwrap_or_default(),
+        next_attempt_at: number(item, schema::NEXT_ATTEMPT_AT)
+            .filter(|_| text(item, schema::DUE).is_some()),
+        first_attempt_at: number(item, "first_attempt_at"),
+        last_error: text(item, "last_error").filter(|e| !e.is_empty()),
+        body: text(item, "body"),
+        id,
+    })
+}
+
+fn attempt(item: &HashMap<String, AttributeValue>) -> Option<Attempt> {
+    let id = text(item, "id")?;
+    if text(item, schema::SK)? == id {
+        return None;
+    }
+    Some(Attempt {
+        attempt: number(item, "attempt")?,
+        at: number(item, "at").unwrap_or_default(),
+        endpoint: text(item, "endpoint").unwrap_or_default(),
+        status: number(item, "status").and_then(|s| u16::try_from(s).ok()),
+        latency_ms: number(item, "latency_ms").unwrap_or_default(),
+        error: text(item, "error"),
+        outcome: text(item, "outcome").unwrap_or_default(),
+        id,
+    })
+}
+
+/// The body subscribers receive, in the Standard Webhooks shape (`type`, `timestamp`, `data`).
+pub fn body(n: &Notification, paid: Option<i64>) -> String {
+    let credited_at = clock::rfc3339((n.credited_at.max(0) / 1000) as u64);
+    serde_json::json!({
+        "type": EVENT_TYPE,
+        "timestamp": credited_at,
+        "data": {
+            "subscriber": n.subscriber,
+            "payment_id": n.payment_id,
+            "payment_intent": n.payment_intent,
+            "amount": n.amount,
+            "currency": n.currency,
+            "paid": paid,
+            "credited_at": credited_at,
+        }
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secrets_are_accepted_and_differ() {
+        let (a, b) = (generate_secret(), generate_secret());
+        assert_ne!(a.as_str(), b.as_str());
+        assert_eq!(check_secret(a.as_str()), Ok(()));
+        assert!(standardwebhooks::Webhook::new(a.as_str()).is_ok());
+    }
+
+    #[test]
+    fn weak_or_malformed_secrets_are_refused() {
+        assert!(check_secret("sk_test_abc").is_err());
+        assert!(check_secret("whsec_!!!").is_err());
+        assert!(check_secret(&format!("whsec_{}", B64.encode([1u8; 8]))).is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! A subscriber's notification endpoint on a local port: records every request it gets and
+//! answers 500 to the first `fail_first`, then 200.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{HeaderMap, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// One request as the receiver got it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: String,
+    /// What the receiver answered.
+    pub status: u16,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Clone)]
+pub struct Receiver {
+    /// `http://127.0.0.1:<port>/hooks/payhook`
+    pub url: String,
+    fail_first: usize,
+    got: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    pub async fn start(fail_first: usize) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!(
+            "http://{}/hooks/payhook",
+            listener.local_addr().expect("addr")
+        );
+        let me = Receiver {
+            url,
+            fail_first,
+            got: Arc::default(),
+        };
+        let server = me.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let server = server.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let server = server.clone();
+                        async move { Ok::<_, Infallible>(server.answer(req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        me
+    }
+
+    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = req.uri().path().to_string();
+        let headers = req.headers().clone();
+        let body = match req.into_body().collect().await {
+            Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+            Err(_) => String::new(),
+        };
+        let mut got = self.got.lock().unwrap_or_else(|e| e.into_inner());
+        let status = if got.len() < self.fail_first {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::OK
+        };
+        got.push(Received {
+            path,
+            headers,
+            body,
+            status: status.as_u16(),
+        });
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = status;
+        response
+    }
+
+    /// Every request so far, in order.
+    pub fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
