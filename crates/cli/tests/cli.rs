@@ -28,6 +28,8 @@ fn payhook(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         "UNAPPLIED_TABLE",
         "KEYSET_SECRET_ID",
         "DEAD_LETTER_QUEUE_URL",
+        "NOTIFICATIONS_TABLE",
+        "PAYHOOK_NOTIFY_SECRET",
     ] {
         cmd.env_remove(var);
     }
@@ -1037,4 +1039,197 @@ async fn unapplied_money_is_listed_and_applied_once() {
         &env,
     );
     assert_eq!(missing.status.code(), Some(2));
+}
+
+/// `seal --notify-url` generates the notification secret, shows it once on stderr (never in
+/// the bundle's stdout), and the bundle carries the endpoint; a live bundle refuses http.
+#[test]
+fn seal_generates_the_notification_secret_and_shows_it_once() {
+    let dir = temp_dir("seal-notify");
+    let (out, keyset, issuer) = keygen(&dir, "k");
+    let public = public_key_of(&out);
+    let issuer_json = std::fs::read_to_string(&issuer).unwrap();
+    let env = [
+        ("PAYHOOK_ISSUER_KEY", issuer_json.as_str()),
+        ("PAYHOOK_WEBHOOK_SECRETS", WHSEC),
+        ("PAYHOOK_STRIPE_API_KEY", API_KEY),
+    ];
+    let seal = |mode: &str, url: &str, env: &[(&str, &str)]| {
+        payhook(
+            &[
+                "seal",
+                "--subscriber",
+                "acme",
+                "--public-key",
+                &public,
+                "--kid",
+                "k",
+                "--mode",
+                mode,
+                "--notify-url",
+                url,
+            ],
+            env,
+        )
+    };
+    let out = seal("test", "http://127.0.0.1:9/hooks", &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let secret = err
+        .split_whitespace()
+        .find(|w| w.starts_with("whsec_"))
+        .unwrap_or_else(|| panic!("no secret shown: {err}"))
+        .to_string();
+    assert!(!bundle.contains("whsec_"), "the bundle is sealed");
+    let opened = payhook::sealed::KeySet::from_json(&std::fs::read_to_string(&keyset).unwrap())
+        .unwrap()
+        .open(&bundle)
+        .unwrap();
+    let notify = opened.notify.expect("the bundle carries the endpoint");
+    assert_eq!(notify.url, "http://127.0.0.1:9/hooks");
+    use secrecy::ExposeSecret;
+    assert_eq!(notify.secret.expose_secret(), secret);
+    // Another seal makes another secret, unless PAYHOOK_NOTIFY_SECRET keeps it.
+    let again = seal("test", "http://127.0.0.1:9/hooks", &env);
+    assert!(!String::from_utf8_lossy(&again.stderr).contains(&secret));
+    let mut kept_env = env.to_vec();
+    kept_env.push(("PAYHOOK_NOTIFY_SECRET", secret.as_str()));
+    let kept = seal("test", "https://shop.example/hooks", &kept_env);
+    assert!(kept.status.success());
+    assert!(
+        !String::from_utf8_lossy(&kept.stderr).contains("whsec_"),
+        "not shown again"
+    );
+    // A live bundle names an https endpoint.
+    let live = seal("live", "http://shop.example/hooks", &env);
+    assert_eq!(live.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&live.stderr).contains("only https"));
+    let weak = seal(
+        "test",
+        "https://shop.example/",
+        &[&env[..], &[("PAYHOOK_NOTIFY_SECRET", "whsec_c2hvcnQ=")]].concat(),
+    );
+    assert_eq!(weak.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `notifications list` shows a credit's notification with every attempt; `resend` makes a
+/// delivered one due again, and the notifier sends it with the same webhook-id.
+#[tokio::test]
+async fn notifications_are_listed_with_their_attempts_and_resent() {
+    use payhook::notifier::{Notifier, NotifierConfig};
+    let stack = Stack::new().await;
+    let receiver = payhook_testkit::receiver::Receiver::start(1).await;
+    let secret = payhook::notification::generate_secret();
+    let bundle = stack
+        .keys
+        .seal_notifying(SUBSCRIBER, &[WHSEC], API_KEY, &receiver.url, &secret);
+    let prefix = format!("/{}", stack.config.payments_table);
+    aws_sdk_ssm::Client::new(&stack.aws)
+        .put_parameter()
+        .name(format!("{prefix}/{SUBSCRIBER}/bundle"))
+        .value(&bundle)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("bundle into SSM");
+    let pi = stack.intent("order-cli-notify", 2500).await;
+    let body = sample_body("payment_intent.succeeded", &pi);
+    let msg = Msg {
+        bundle: &bundle,
+        ..good(&stack, "m-cli-notify", &body)
+    };
+    stack
+        .consumer
+        .handle(delivery::sqs_event(vec![msg.sqs()]))
+        .await
+        .expect("batch");
+    let table = stack.config.notifications_table.clone().expect("table");
+    let config = NotifierConfig::from_lookup(|k| match k {
+        "NOTIFICATIONS_TABLE" => Some(table.clone()),
+        "PAYMENTS_TABLE" => Some(stack.config.payments_table.clone()),
+        "KEYSET_SECRET_ID" => Some(stack.config.keyset_secret_id.clone()),
+        "SUBSCRIBER_PARAMETER_PREFIX" => Some(prefix.clone()),
+        "PAYHOOK_MODE" => Some("test".into()),
+        _ => None,
+    })
+    .unwrap();
+    let notifier = Notifier::new(&config, &stack.aws, stack.keys.key_set()).unwrap();
+    let t0 = now_ms();
+    notifier.run_due(t0, None).await;
+    notifier.run_due(t0 + 10 * 60_000, None).await;
+    assert_eq!(receiver.received().len(), 2);
+
+    let env = [("NOTIFICATIONS_TABLE", table.as_str())];
+    let listed = ok(
+        &[
+            "notifications",
+            "list",
+            "--subscriber",
+            SUBSCRIBER,
+            "--payment",
+            "order-cli-notify",
+        ],
+        &env,
+    );
+    assert!(
+        listed.contains(&format!("msg_{pi}")) && listed.contains("delivered after 2 attempt(s)"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("#1") && listed.contains("HTTP 500") && listed.contains("[retry]"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("#2") && listed.contains("HTTP 200") && listed.contains("[delivered]"),
+        "{listed}"
+    );
+    assert!(listed.contains(&receiver.url), "{listed}");
+    let json = ok(&["notifications", "list", "--json"], &env);
+    let line: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(line["notification"]["status"], "delivered");
+    assert_eq!(line["attempts"].as_array().map(Vec::len), Some(2));
+    let none = ok(
+        &["notifications", "list", "--payment", "order-nobody"],
+        &env,
+    );
+    assert!(none.is_empty(), "{none}");
+
+    let out = ok(
+        &[
+            "notifications",
+            "resend",
+            "--subscriber",
+            SUBSCRIBER,
+            "--payment",
+            "order-cli-notify",
+        ],
+        &env,
+    );
+    assert!(out.contains("due again"), "{out}");
+    notifier.run_due(now_ms(), None).await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[2].header("webhook-id"), format!("msg_{pi}"));
+    assert_eq!(got[2].body, got[0].body);
+    let unknown = payhook(
+        &[
+            "notifications",
+            "resend",
+            "--subscriber",
+            SUBSCRIBER,
+            "--id",
+            "msg_nope",
+        ],
+        &env,
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+    let no_table = payhook(&["notifications", "list"], &[]);
+    assert_eq!(no_table.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_table.stderr).contains("NOTIFICATIONS_TABLE"));
 }

@@ -8,6 +8,7 @@ use crate::failure::Result;
 pub mod dev;
 pub mod dlq;
 pub mod keygen;
+pub mod notifications;
 pub mod open;
 pub mod reconcile;
 pub mod seal;
@@ -53,6 +54,9 @@ pub enum Command {
     /// Succeeded payments that named no usable payment record: list, and assign to one.
     #[command(subcommand)]
     Unapplied(unapplied::Command),
+    /// payment.credited notifications to subscribers: list with their attempts, resend.
+    #[command(subcommand)]
+    Notifications(notifications::Command),
     /// Inspect and redrive the dead-letter queue.
     #[command(subcommand)]
     Dlq(dlq::Command),
@@ -71,6 +75,7 @@ impl Cli {
             Command::Reconcile(args) => args.run(context).await,
             Command::Dlq(command) => command.run(context).await,
             Command::Unapplied(command) => command.run(context).await,
+            Command::Notifications(command) => command.run(context).await,
             Command::Dev(command) => command.run(context).await,
         }
     }

@@ -41,6 +41,13 @@ impl Args {
             "stripe api key:  {}",
             mask(bundle.stripe_api_key.expose_secret())
         );
+        match &bundle.notify {
+            Some(n) => {
+                println!("notify endpoint: {}", n.url);
+                println!("notify secret:   {}", mask(n.secret.expose_secret()));
+            }
+            None => println!("notify endpoint: none (no notifications)"),
+        }
         Ok(())
     }
 }
