@@ -8,7 +8,9 @@
 #   webhook travel ingress -> queue -> handler. Then more deliveries by hand (the sample Stripe
 #   events in events/stripe/ as signed SQS events: the other event types, a redelivery, an
 #   ignored type, a forged one) through `cargo lambda invoke`. Prints the notices, checks the
-#   EMF metrics count what they say, and prints the payment record: credited once.
+#   EMF metrics count what they say, and prints the payment record: credited once. Then the
+#   notifier tells acme's own system: a signed payment.credited notification to a local
+#   receiver that verifies it (Standard Webhooks), refused once to show the retry.
 # Leaves the generated events in .local/demo/events/ for `cargo lambda invoke --data-file`.
 # With --keep, leaves moto, localstripe and `cargo lambda watch` running for more invokes, and
 # writes .local/demo/env.sh (source it to reach them; it says how to stop them).
@@ -30,7 +32,12 @@ rm -rf "$DEMO"
 mkdir -p "$DEMO/events"
 WATCH_PID=""
 INGRESS_PID=""
+RECEIVER_PID=""
 cleanup() {
+    if [ -n "$RECEIVER_PID" ]; then
+        kill "$RECEIVER_PID" 2>/dev/null || true
+        wait "$RECEIVER_PID" 2>/dev/null || true
+    fi
     if [ -n "$INGRESS_PID" ]; then
         kill "$INGRESS_PID" 2>/dev/null || true
         wait "$INGRESS_PID" 2>/dev/null || true
@@ -54,15 +61,28 @@ PAYMENT_ID=order-1001
 export PAYHOOK_WEBHOOK_SECRET=whsec_demo_acme
 export PAYHOOK_STRIPE_API_KEY=sk_test_demo_acme
 
-# The demo key set and acme's bundle sealed to it are committed (events/demo-*, local use only),
-# so the ready-made events in events/sqs/ open under this stack too. `payhook keygen` and
-# `payhook seal` make real ones (see README, Deploy).
-say "tables, demo key set secret and dead-letter queue on moto"
-"$PAYHOOK" dev provision --keyset events/demo-keyset.json | tee "$DEMO/consumer.env"
+# The demo key set, its issuer and acme's bundle sealed to it are committed (events/demo-*,
+# local use only), so the ready-made events in events/sqs/ open under this stack too. Here acme
+# is resealed with a notification endpoint, the way `payhook seal` makes real bundles (see
+# README, Deploy): seal generates acme's notification secret and shows it once, on stderr.
+say "acme's bundle with a notification endpoint (a local receiver), sealed with the demo issuer"
+unset PAYHOOK_NOTIFY_SECRET
+RECEIVER_PORT="$(free_port)"
+read -r DEMO_KID DEMO_PUBLIC < <(sed -n 's/^kid=\([^ ]*\) public_key=\([^ ]*\)$/\1 \2/p' events/demo-public-key.txt)
+PAYHOOK_ISSUER_KEY="$(cat events/demo-issuer.json)" PAYHOOK_WEBHOOK_SECRETS="$PAYHOOK_WEBHOOK_SECRET" \
+    "$PAYHOOK" seal --subscriber "$SUBSCRIBER" --public-key "$DEMO_PUBLIC" --kid "$DEMO_KID" \
+    --mode test --notify-url "http://127.0.0.1:$RECEIVER_PORT/hooks/payhook" \
+    > "$DEMO/bundle.txt" 2> "$DEMO/seal.err"
+cat "$DEMO/seal.err"
+PAYHOOK_NOTIFY_SECRET="$(grep -o 'whsec_[A-Za-z0-9+/=]*' "$DEMO/seal.err")"
+export PAYHOOK_NOTIFY_SECRET
+
+say "tables, demo key set secret, queues and acme's bundle parameter on moto"
+"$PAYHOOK" dev provision --keyset events/demo-keyset.json --bundle "$SUBSCRIBER=@$DEMO/bundle.txt" \
+    | tee "$DEMO/consumer.env"
 set -a
 source "$DEMO/consumer.env"
 set +a
-cp events/demo-acme.bundle "$DEMO/bundle.txt"
 
 say "starting the handler under cargo lambda watch"
 PORT="$(free_port)"
@@ -75,7 +95,7 @@ wait_for_port "$PORT" "cargo lambda watch" "$DEMO/watch.log"
 say "a local API Gateway for POST /stripe/$SUBSCRIBER, and localstripe's webhooks pointed at it"
 INGRESS_PORT="$(free_port)"
 "$PAYHOOK" dev ingress --port "$INGRESS_PORT" --queue-url "$QUEUE_URL" \
-    --route "$SUBSCRIBER=@events/demo-acme.bundle" > "$DEMO/ingress.log" 2>&1 &
+    --route "$SUBSCRIBER=@$DEMO/bundle.txt" > "$DEMO/ingress.log" 2>&1 &
 INGRESS_PID=$!
 wait_for_port "$INGRESS_PORT" "payhook dev ingress" "$DEMO/ingress.log"
 "$PAYHOOK" dev stripe-webhook --id demo --url "http://127.0.0.1:$INGRESS_PORT/stripe/$SUBSCRIBER"
@@ -131,7 +151,35 @@ if grep -q 'SampleEvent' "$DEMO/record.json"; then
     echo "expected localstripe's webhook, not a delivery by hand, to have credited it" >&2
     exit 1
 fi
-say "done: localstripe's webhook credited the payment once through the local ingress; three event types and a redelivery by hand were duplicates; the forged one dead-lettered"
+say "acme's own system is told: a local receiver checking signatures with acme's secret, refusing the first try"
+"$PAYHOOK" dev receiver --port "$RECEIVER_PORT" --fail-first 1 > "$DEMO/receiver.log" 2> "$DEMO/receiver.err" &
+RECEIVER_PID=$!
+wait_for_port "$RECEIVER_PORT" "payhook dev receiver" "$DEMO/receiver.err"
+say "the notifier's pass now (the deployed one runs every minute): refused, retry due in 10 minutes"
+"$PAYHOOK" dev notify
+say "the notifier's pass 10 minutes later: delivered"
+"$PAYHOOK" dev notify --later-secs 600
+sleep 0.5
+say "what the receiver got (one line per request)"
+cat "$DEMO/receiver.log"
+say "the audit trail: payhook notifications list"
+"$PAYHOOK" notifications list --subscriber "$SUBSCRIBER" 2> /dev/null | tee "$DEMO/notifications.txt"
+# Two requests, both verified by the receiver with acme's secret, the same webhook-id, the
+# second one taken.
+python3 - "$DEMO/receiver.log" "$PAYMENT_ID" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert len(lines) == 2, f"expected 2 requests at the receiver, got {len(lines)}"
+assert all(l["verified"] for l in lines), "a notification did not verify"
+assert lines[0]["webhook_id"] == lines[1]["webhook_id"], "the webhook-id changed between tries"
+assert [l["answered"] for l in lines] == [500, 200], [l["answered"] for l in lines]
+data = lines[1]["body"]["data"]
+assert lines[1]["body"]["type"] == "payment.credited" and data["payment_id"] == sys.argv[2], data
+assert data["paid"] == 1, data
+PY
+grep -q 'delivered after 2 attempt(s)' "$DEMO/notifications.txt"
+
+say "done: localstripe's webhook credited the payment once through the local ingress; three event types and a redelivery by hand were duplicates; the forged one dead-lettered; acme's receiver got one signed payment.credited notification, on its second try"
 
 if [ -n "$KEEP" ]; then
     {
@@ -140,7 +188,8 @@ if [ -n "$KEEP" ]; then
         echo "export PATH=$VENV/bin:\$PATH"
         sed 's/^/export /' "$DEMO/consumer.env"
         echo "invoke() { cargo lambda invoke consumer --invoke-address 127.0.0.1 --invoke-port $PORT --data-file \"\$1\"; }"
-        echo "stop_demo() { kill -- -$WATCH_PID; kill $INGRESS_PID $MOTO_PID $LOCALSTRIPE_PID; }"
+        echo "export PAYHOOK_NOTIFY_SECRET=$PAYHOOK_NOTIFY_SECRET"
+        echo "stop_demo() { kill -- -$WATCH_PID; kill $INGRESS_PID $RECEIVER_PID $MOTO_PID $LOCALSTRIPE_PID; }"
     } > "$DEMO/env.sh"
     say "still running; in your shell: source $DEMO/env.sh; invoke events/sqs/ignored.json; stop_demo"
 fi

@@ -31,7 +31,11 @@ impl Logs {
             .with_target(false)
             .with_writer(move || writer.clone())
             .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
+        let guard = tracing::subscriber::set_default(subscriber);
+        // A callsite first hit on another test's thread, while no scoped subscriber was alive,
+        // can keep an interest of "never" cached; recomputed now, it includes this one.
+        tracing::callsite::rebuild_interest_cache();
+        (logs, guard)
     }
 
     pub fn text(&self) -> String {

@@ -1,5 +1,7 @@
 //! A subscriber's notification endpoint on a local port: records every request it gets and
-//! answers 500 to the first `fail_first`, then 200.
+//! answers 500 to the first `fail_first`, then 200. Given the subscriber's secret, it checks
+//! each signature with the Standard Webhooks library first, as a subscriber would, and answers
+//! 400 to one that does not verify.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,8 @@ pub struct Received {
     pub body: String,
     /// What the receiver answered.
     pub status: u16,
+    /// The signature checked with the secret it was given; `None` without one.
+    pub verified: Option<bool>,
 }
 
 impl Received {
@@ -34,12 +38,18 @@ pub struct Receiver {
     /// `http://127.0.0.1:<port>/hooks/payhook`
     pub url: String,
     fail_first: usize,
+    secret: Option<String>,
     got: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
     pub async fn start(fail_first: usize) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::serve(listener, fail_first, None)
+    }
+
+    /// On `listener`, checking signatures with `secret` when given.
+    pub fn serve(listener: TcpListener, fail_first: usize, secret: Option<String>) -> Receiver {
         let url = format!(
             "http://{}/hooks/payhook",
             listener.local_addr().expect("addr")
@@ -47,6 +57,7 @@ impl Receiver {
         let me = Receiver {
             url,
             fail_first,
+            secret,
             got: Arc::default(),
         };
         let server = me.clone();
@@ -74,8 +85,15 @@ impl Receiver {
             Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
             Err(_) => String::new(),
         };
+        let verified = self.secret.as_deref().map(|secret| {
+            standardwebhooks::Webhook::new(secret)
+                .and_then(|w| w.verify(body.as_bytes(), &headers))
+                .is_ok()
+        });
         let mut got = self.got.lock().unwrap_or_else(|e| e.into_inner());
-        let status = if got.len() < self.fail_first {
+        let status = if verified == Some(false) {
+            StatusCode::BAD_REQUEST
+        } else if got.len() < self.fail_first {
             StatusCode::INTERNAL_SERVER_ERROR
         } else {
             StatusCode::OK
@@ -85,6 +103,7 @@ impl Receiver {
             headers,
             body,
             status: status.as_u16(),
+            verified,
         });
         let mut response = Response::new(Full::new(Bytes::new()));
         *response.status_mut() = status;

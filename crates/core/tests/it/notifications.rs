@@ -168,6 +168,10 @@ async fn a_credit_is_notified_signed_and_retried_until_the_receiver_takes_it() {
         "the consumer itself calls no endpoint"
     );
 
+    // The notifier's notice callsite is first hit concurrently by other tests' threads, and
+    // tracing-core can cache its interest as "never" for this thread's scoped subscriber in
+    // that race: recomputed before the runs whose notices are counted.
+    tracing::callsite::rebuild_interest_cache();
     let t0 = now_ms();
     assert_eq!(
         setup.notifier.run_due(t0, None).await,

@@ -9,7 +9,9 @@ pub mod demo_intent;
 pub mod event;
 pub mod ingress;
 pub mod local;
+pub mod notify;
 pub mod provision;
+pub mod receiver;
 pub mod record;
 pub mod send;
 pub mod stripe_webhook;
@@ -22,6 +24,8 @@ pub enum Command {
     StripeWebhook(stripe_webhook::Args),
     Local(local::Args),
     Provision(provision::Args),
+    Receiver(receiver::Args),
+    Notify(notify::Args),
     Record(record::Args),
     DemoIntent(demo_intent::Args),
 }
@@ -35,6 +39,8 @@ impl Command {
             Command::StripeWebhook(args) => args.run().await,
             Command::Local(args) => args.run(context).await,
             Command::Provision(args) => args.run(context).await,
+            Command::Receiver(args) => args.run().await,
+            Command::Notify(args) => args.run(context).await,
             Command::Record(args) => args.run(context).await,
             Command::DemoIntent(args) => args.run().await,
         }

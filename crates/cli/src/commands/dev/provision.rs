@@ -7,7 +7,10 @@ use payhook_testkit::emulators;
 
 use crate::commands::Context;
 use crate::failure::{Failure, Result};
-use crate::input::read_file;
+use crate::input::{read_file, value_or_file};
+
+/// The template's default SubscriberParameterPrefix.
+const PARAMETER_PREFIX: &str = "/payhook/subscribers";
 
 /// Create the tables, the key set secret and the dead-letter queue on a local emulator.
 #[derive(clap::Args)]
@@ -18,6 +21,15 @@ pub struct Args {
     idempotency_table: String,
     #[arg(long, default_value = "payhook-unapplied")]
     unapplied_table: String,
+    #[arg(long, default_value = "payhook-notifications")]
+    notifications_table: String,
+    #[arg(long, default_value = "payhook-notifications-dlq")]
+    notification_dlq: String,
+    /// SUBSCRIBER=@FILE, repeatable: a subscriber's sealed bundle, stored as the SSM parameter
+    /// `/payhook/subscribers/<id>/bundle` as on a deployed stack (the scheduled reconcile and
+    /// the notifier read it there).
+    #[arg(long = "bundle", value_name = "SUBSCRIBER=@FILE")]
+    bundles: Vec<String>,
     #[arg(long, default_value = "payhook-consumer-keys")]
     secret_name: String,
     /// Key set JSON file to store in the secret.
@@ -57,6 +69,32 @@ impl Args {
         let arn = emulators::put_keyset_secret(&aws, &self.secret_name, &json)
             .await
             .map_err(failed("creating the key set secret"))?;
+        emulators::create_notifications_table(&aws, &self.notifications_table)
+            .await
+            .map_err(failed("creating the notifications table"))?;
+        let notification_dlq_url = emulators::create_queue(&aws, &self.notification_dlq)
+            .await
+            .map_err(failed("creating the notification dead-letter queue"))?;
+        let ssm = aws_sdk_ssm::Client::new(&aws);
+        for entry in &self.bundles {
+            let (subscriber, bundle) = entry.split_once('=').ok_or_else(|| {
+                Failure::usage(format!("--bundle {entry:.40}"), "expected SUBSCRIBER=@FILE")
+            })?;
+            let name = format!("{PARAMETER_PREFIX}/{subscriber}/bundle");
+            ssm.put_parameter()
+                .name(&name)
+                .value(value_or_file("--bundle", bundle)?)
+                .r#type(aws_sdk_ssm::types::ParameterType::String)
+                .overwrite(true)
+                .send()
+                .await
+                .map_err(|e| {
+                    Failure::failed(
+                        format!("storing {name}"),
+                        aws_sdk_ssm::error::DisplayErrorContext(e),
+                    )
+                })?;
+        }
         let dlq_url = emulators::create_queue(&aws, &self.dlq)
             .await
             .map_err(failed("creating the dead-letter queue"))?;
@@ -72,6 +110,9 @@ impl Args {
         println!("PAYMENTS_TABLE={}", self.payments_table);
         println!("IDEMPOTENCY_TABLE={}", self.idempotency_table);
         println!("UNAPPLIED_TABLE={}", self.unapplied_table);
+        println!("NOTIFICATIONS_TABLE={}", self.notifications_table);
+        println!("NOTIFICATION_DLQ_URL={notification_dlq_url}");
+        println!("SUBSCRIBER_PARAMETER_PREFIX={PARAMETER_PREFIX}");
         println!("KEYSET_SECRET_ID={arn}");
         println!("DEAD_LETTER_QUEUE_URL={dlq_url}");
         println!("QUEUE_URL={queue_url}");
