@@ -10,7 +10,8 @@ use crate::input::env_secret;
 /// Receive payment.credited notifications as a subscriber would: each signature checked with
 /// the Standard Webhooks library and the secret in PAYHOOK_NOTIFY_SECRET (400 if it does not
 /// verify), the first --fail-first answered 500 to show a retry, then 200. Prints one JSON line
-/// per request: its webhook-id, whether it verified, the answer and the body.
+/// per request: its webhook headers, whether it verified, the answer and the body (parsed, and
+/// raw).
 #[derive(clap::Args)]
 pub struct Args {
     #[arg(long, default_value_t = 8788)]
@@ -36,8 +37,11 @@ impl Args {
                     "webhook_timestamp": r.header("webhook-timestamp"),
                     "verified": r.verified,
                     "answered": r.status,
+                    "webhook_signature": r.header("webhook-signature"),
                     "body": serde_json::from_str::<serde_json::Value>(&r.body)
                         .unwrap_or_else(|_| r.body.clone().into()),
+                    // The exact bytes, for checking the signature with another library.
+                    "raw_body": r.body,
                 });
                 println!("{line}");
             }
