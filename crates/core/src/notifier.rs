@@ -401,7 +401,7 @@ impl Notifier {
                 "the subscriber's bundle has no notification endpoint".into(),
             )),
             (Some(Some(target)), None) => {
-                attempt.endpoint = target.url.clone();
+                attempt.endpoint = crate::outbound::display_url(&target.url);
                 match &target.signer {
                     Err(e) => Err((Some(DeadReason::BadSecret), e.clone())),
                     Ok(signer) => {

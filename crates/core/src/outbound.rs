@@ -235,6 +235,15 @@ fn vet_url(policy: Policy, input: &str) -> Result<Target, OutboundError> {
     Ok(Target { uri, shown })
 }
 
+/// `url` as it may be logged and kept in the audit trail: without userinfo, query and fragment,
+/// where endpoints carry tokens.
+pub fn display_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => shown(&parsed),
+        Err(_) => format!("<unparseable URL of {} bytes>", url.len()),
+    }
+}
+
 /// The URL without userinfo, query and fragment. The path stays: it is what tells an operator
 /// which endpoint it was.
 fn shown(url: &url::Url) -> String {
