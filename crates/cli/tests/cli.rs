@@ -120,6 +120,10 @@ fn provision(keyset: &Path, name: &str) -> HashMap<String, String> {
             &format!("{id}-dlq"),
             "--queue",
             &format!("{id}-queue"),
+            "--notifications-table",
+            &format!("{id}-notifications"),
+            "--notification-dlq",
+            &format!("{id}-ndlq"),
             "--visibility-timeout",
             "1",
         ],
@@ -1096,7 +1100,13 @@ fn seal_generates_the_notification_secret_and_shows_it_once() {
     assert_eq!(notify.secret.expose_secret(), secret);
     // Another seal makes another secret, unless PAYHOOK_NOTIFY_SECRET keeps it.
     let again = seal("test", "http://127.0.0.1:9/hooks", &env);
-    assert!(!String::from_utf8_lossy(&again.stderr).contains(&secret));
+    assert!(again.status.success());
+    let again_err = String::from_utf8_lossy(&again.stderr);
+    let other = again_err
+        .split_whitespace()
+        .find(|w| w.starts_with("whsec_"))
+        .unwrap_or_else(|| panic!("no secret shown: {again_err}"));
+    assert_ne!(other, secret);
     let mut kept_env = env.to_vec();
     kept_env.push(("PAYHOOK_NOTIFY_SECRET", secret.as_str()));
     let kept = seal("test", "https://shop.example/hooks", &kept_env);
@@ -1150,7 +1160,11 @@ async fn notifications_are_listed_with_their_attempts_and_resent() {
         .await
         .expect("batch");
     let table = stack.config.notifications_table.clone().expect("table");
+    let dlq = emulators::create_queue(&stack.aws, &format!("{table}-dlq"))
+        .await
+        .expect("notification DLQ");
     let config = NotifierConfig::from_lookup(|k| match k {
+        "NOTIFICATION_DLQ_URL" => Some(dlq.clone()),
         "NOTIFICATIONS_TABLE" => Some(table.clone()),
         "PAYMENTS_TABLE" => Some(stack.config.payments_table.clone()),
         "KEYSET_SECRET_ID" => Some(stack.config.keyset_secret_id.clone()),

@@ -145,7 +145,6 @@ async fn main() {
                     event_id: "evt_bench",
                     event_type: "payment_intent.succeeded",
                     message_id: "m-bench",
-                    notify: false,
                 })
                 .await
                 .expect("credit");

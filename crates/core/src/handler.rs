@@ -101,8 +101,6 @@ pub(crate) struct Account<'a> {
     pub api_key: &'a SecretString,
     /// The key's mode, already checked to be the deployment's.
     pub key_mode: Mode,
-    /// The subscriber has a notification endpoint: a credit owes them a notification.
-    pub notify: bool,
 }
 
 impl Consumer {
@@ -351,7 +349,6 @@ impl Consumer {
                 subscriber: delivery.subscriber,
                 api_key: &bundle.stripe_api_key,
                 key_mode,
-                notify: bundle.notify.is_some(),
             },
             event,
             message_id,
@@ -385,7 +382,6 @@ impl Consumer {
             subscriber,
             api_key,
             key_mode,
-            notify,
         } = account;
         let message_id = delivery_id;
         notice.event_id = Some(event.id.clone());
@@ -500,7 +496,6 @@ impl Consumer {
                 event_id: &event.id,
                 event_type: &event.event_type,
                 message_id,
-                notify,
             })
             .await;
         let applied = match applied {

@@ -62,8 +62,6 @@ pub struct Credit<'a> {
     /// The SQS message id: the same across redeliveries of one message, new for every Stripe
     /// retry and every redrive.
     pub message_id: &'a str,
-    /// The subscriber has a notification endpoint: the credit owes them a notification.
-    pub notify: bool,
 }
 
 /// Whether `id` can be a payment record's key.
@@ -189,7 +187,8 @@ impl Ledger {
         }
     }
 
-    /// Credits that notify also write their notification, in the same transaction, here.
+    /// Every credit also writes the notification it owes, in the same transaction, here;
+    /// whether the subscriber is told is the notifier's to decide, from their bundle then.
     pub fn with_notifications(mut self, table: Option<String>) -> Self {
         self.notifications_table = table;
         self
@@ -292,8 +291,8 @@ impl Ledger {
 
         // The notification owed is written with the credit, or neither is: no crash can leave a
         // credit whose subscriber is never told. It needs no condition, the claim's decides.
-        let notification = match (&self.notifications_table, credit.notify) {
-            (Some(table), true) => Some(
+        let notification = match &self.notifications_table {
+            Some(table) => Some(
                 Put::builder()
                     .table_name(table)
                     .set_item(Some(crate::notification::pending_item(
@@ -303,7 +302,7 @@ impl Ledger {
                     .build()
                     .map_err(|e| refused(credit.intent_id, "BuildError", e.to_string()))?,
             ),
-            _ => None,
+            None => None,
         };
         let mut request = self
             .client
@@ -494,7 +493,6 @@ mod tests {
             event_id: "evt_this",
             event_type: "payment_intent.succeeded",
             message_id: MESSAGE,
-            notify: false,
         }
     }
 

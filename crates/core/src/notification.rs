@@ -104,6 +104,12 @@ pub struct Notification {
     pub attempts: i64,
     pub next_attempt_at: Option<i64>,
     pub first_attempt_at: Option<i64>,
+    /// Attempts since the first of the current retry window (a resend starts a new one): the
+    /// retry schedule is indexed by it.
+    pub window_attempts: i64,
+    /// Why it was dead-lettered; on a pending notification, why it is to be, the DLQ having
+    /// refused it: the next run then only retries the move, never the endpoint.
+    pub dead_reason: Option<String>,
     pub last_error: Option<String>,
     /// The exact bytes sent, fixed at the first attempt so every retry sends the same body.
     pub body: Option<String>,
@@ -137,6 +143,30 @@ pub enum Next {
     Delivered,
     RetryAt(i64),
     DeadLettered,
+    /// The subscriber's bundle names no endpoint: nobody to tell, settled without the DLQ.
+    NotNotified,
+}
+
+impl Next {
+    /// The notification's status after it.
+    pub fn status(self) -> &'static str {
+        match self {
+            Next::Delivered => "delivered",
+            Next::RetryAt(_) => "pending",
+            Next::DeadLettered => "dead_lettered",
+            Next::NotNotified => "not_notified",
+        }
+    }
+}
+
+/// How recording an attempt went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The attempt row and the notification's new state, together.
+    Both,
+    /// Someone else changed the notification while this attempt ran (an operator's resend): the
+    /// attempt row is kept, the notification left as they made it.
+    AttemptOnly,
 }
 
 pub struct Notifications {
@@ -220,20 +250,29 @@ impl Notifications {
         }
     }
 
-    /// Keeps the attempt in the audit trail and moves the notification on.
+    /// Keeps the attempt in the audit trail and moves the notification on, in one transaction,
+    /// on condition that this run still holds the notification's lease (`lease_until_ms`, as
+    /// [`Self::claim`] set it). If it does not, the attempt row is still written: an attempt
+    /// that was made is never left out of the trail. `dead_reason`: why it is (to be)
+    /// dead-lettered.
     pub async fn record(
         &self,
         n: &Notification,
         attempt: &Attempt,
         next: Next,
-    ) -> Result<(), StoreError> {
+        lease_until_ms: i64,
+        dead_reason: Option<&str>,
+    ) -> Result<Recorded, StoreError> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
         let s = |v: &str| AttributeValue::S(v.to_string());
         let num = |v: i64| AttributeValue::N(v.to_string());
         let mut row = HashMap::from([
             (schema::SUBSCRIBER.to_string(), s(&n.subscriber)),
+            // The time makes the key unique even where two overlapping attempts read the same
+            // attempt count: no row ever overwrites another.
             (
                 schema::SK.to_string(),
-                s(&format!("{}#{:04}", n.id, attempt.attempt)),
+                s(&format!("{}#{:04}-{}", n.id, attempt.attempt, attempt.at)),
             ),
             ("id".into(), s(&n.id)),
             ("payment_id".into(), s(&n.payment_id)),
@@ -253,6 +292,93 @@ impl Notifications {
         if let Some(error) = &attempt.error {
             row.insert("error".into(), s(error));
         }
+        let put_row = || {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(row.clone()))
+                .condition_expression("attribute_not_exists(#sk)")
+                .expression_attribute_names("#sk", schema::SK)
+                .build()
+                .map_err(|e| self.fail("PutItem attempt", e.to_string()))
+        };
+
+        let mut set = vec![
+            "#st = :st",
+            "attempts = :n",
+            "window_attempts = :w",
+            "last_attempt_at = :at",
+            "first_attempt_at = if_not_exists(first_attempt_at, :at)",
+            "last_error = :err",
+            "#exp = :exp",
+        ];
+        let mut remove = Vec::new();
+        match next {
+            Next::RetryAt(_) => set.extend(["#next = :next", "#due = :pending"]),
+            Next::Delivered | Next::DeadLettered | Next::NotNotified => {
+                remove.extend(["#due", "#next"])
+            }
+        }
+        match dead_reason {
+            Some(_) => set.push("dead_reason = :reason"),
+            None => remove.push("dead_reason"),
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(schema::SUBSCRIBER, s(&n.subscriber))
+            .key(schema::SK, s(&n.id))
+            .update_expression(expression)
+            .condition_expression("#next = :lease")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#exp", schema::EXPIRES_AT)
+            .expression_attribute_names("#next", schema::NEXT_ATTEMPT_AT)
+            .expression_attribute_names("#due", schema::DUE)
+            .expression_attribute_values(":st", s(next.status()))
+            .expression_attribute_values(":n", num(attempt.attempt))
+            .expression_attribute_values(":w", num(n.window_attempts + 1))
+            .expression_attribute_values(":at", num(attempt.at))
+            .expression_attribute_values(":err", s(attempt.error.as_deref().unwrap_or_default()))
+            .expression_attribute_values(":exp", num(attempt.at / 1000 + RETENTION_SECS))
+            .expression_attribute_values(":lease", num(lease_until_ms));
+        if let Next::RetryAt(at) = next {
+            update = update
+                .expression_attribute_values(":next", num(at))
+                .expression_attribute_values(":pending", s(schema::DUE_VALUE));
+        }
+        if let Some(reason) = dead_reason {
+            update = update.expression_attribute_values(":reason", s(reason));
+        }
+        let update = update
+            .build()
+            .map_err(|e| self.fail("UpdateItem", e.to_string()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_row()?).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        let lease_lost = match &result {
+            Ok(_) => return Ok(Recorded::Both),
+            Err(e) => e
+                .as_service_error()
+                .and_then(|e| match e {
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
+                    _ => None,
+                })
+                .and_then(|c| c.cancellation_reasons().get(1))
+                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed")),
+        };
+        if !lease_lost {
+            let detail = result
+                .err()
+                .map(|e| DisplayErrorContext(e).to_string())
+                .unwrap_or_default();
+            return Err(self.fail("TransactWriteItems attempt", detail));
+        }
         self.client
             .put_item()
             .table_name(&self.table)
@@ -260,61 +386,12 @@ impl Notifications {
             .send()
             .await
             .map_err(|e| self.fail("PutItem attempt", DisplayErrorContext(e).to_string()))?;
-
-        let (status, rest) = match next {
-            Next::Delivered => ("delivered", "REMOVE #due, #next"),
-            Next::DeadLettered => ("dead_lettered", "REMOVE #due, #next"),
-            Next::RetryAt(_) => ("pending", ""),
-        };
-        let mut update = format!(
-            "SET #st = :st, attempts = :n, last_attempt_at = :at, \
-             first_attempt_at = if_not_exists(first_attempt_at, :at), last_error = :err, \
-             #exp = :exp{}",
-            if let Next::RetryAt(_) = next {
-                ", #next = :next"
-            } else {
-                ""
-            }
-        );
-        if !rest.is_empty() {
-            update.push(' ');
-            update.push_str(rest);
-        }
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(schema::SUBSCRIBER, s(&n.subscriber))
-            .key(schema::SK, s(&n.id))
-            .update_expression(update)
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_names("#exp", schema::EXPIRES_AT)
-            .expression_attribute_values(":st", s(status))
-            .expression_attribute_values(":n", num(attempt.attempt))
-            .expression_attribute_values(":at", num(attempt.at))
-            .expression_attribute_values(":err", s(attempt.error.as_deref().unwrap_or_default()))
-            .expression_attribute_values(":exp", num(attempt.at / 1000 + RETENTION_SECS));
-        match next {
-            Next::RetryAt(at) => {
-                request = request
-                    .expression_attribute_names("#next", schema::NEXT_ATTEMPT_AT)
-                    .expression_attribute_values(":next", num(at));
-            }
-            Next::Delivered | Next::DeadLettered => {
-                request = request
-                    .expression_attribute_names("#due", schema::DUE)
-                    .expression_attribute_names("#next", schema::NEXT_ATTEMPT_AT);
-            }
-        }
-        request
-            .send()
-            .await
-            .map_err(|e| self.fail("UpdateItem", DisplayErrorContext(e).to_string()))?;
-        Ok(())
+        Ok(Recorded::AttemptOnly)
     }
 
-    /// Makes a notification due now with a fresh retry window, whatever its state: an
-    /// operator's resend. Its id and body stay, so the receiver can tell it is the same one.
+    /// Makes a notification due now with a fresh retry window and schedule, whatever its state:
+    /// an operator's resend. Its id and body stay, so the receiver can tell it is the same one.
+    /// An attempt running meanwhile loses its lease: its row is kept, the resend stands.
     pub async fn resend(
         &self,
         subscriber: &str,
@@ -328,13 +405,17 @@ impl Notifications {
             .key(schema::SUBSCRIBER, AttributeValue::S(subscriber.into()))
             .key(schema::SK, AttributeValue::S(id.into()))
             .update_expression(
-                "SET #st = :pending, #due = :pending, #next = :now REMOVE first_attempt_at",
+                "SET #st = :pending, #due = :pending, #next = :now, window_attempts = :zero \
+                 REMOVE first_attempt_at, dead_reason",
             )
-            .condition_expression("attribute_exists(#sk)")
+            // A notification, never one of its attempt rows.
+            .condition_expression(
+                "attribute_exists(payment_intent) AND attribute_not_exists(attempt)",
+            )
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#due", schema::DUE)
             .expression_attribute_names("#next", schema::NEXT_ATTEMPT_AT)
-            .expression_attribute_names("#sk", schema::SK)
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .expression_attribute_values(":pending", AttributeValue::S(schema::DUE_VALUE.into()))
             .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
             .send()
@@ -449,6 +530,8 @@ fn notification(item: &HashMap<String, AttributeValue>) -> Option<Notification> 
         next_attempt_at: number(item, schema::NEXT_ATTEMPT_AT)
             .filter(|_| text(item, schema::DUE).is_some()),
         first_attempt_at: number(item, "first_attempt_at"),
+        window_attempts: number(item, "window_attempts").unwrap_or_default(),
+        dead_reason: text(item, "dead_reason"),
         last_error: text(item, "last_error").filter(|e| !e.is_empty()),
         body: text(item, "body"),
         id,

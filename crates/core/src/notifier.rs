@@ -19,12 +19,14 @@ use secrecy::ExposeSecret;
 use crate::clock;
 use crate::config::ConfigError;
 use crate::mode::Mode;
-use crate::notification::{self, Attempt, Next, Notification, Notifications, StoreError};
+use crate::notification::{self, Attempt, Next, Notification, Notifications, Recorded, StoreError};
 use crate::outbound::{Outbound, OutboundError};
 use crate::sealed::KeySet;
 
 /// +10 min, +1 h, +3 h, +1 day after each failed attempt, the last repeating: daily.
 pub const DEFAULT_RETRY_SECS: [u64; 4] = [600, 3_600, 10_800, 86_400];
+/// The longest wait between attempts that may be configured: 30 days.
+const MAX_RETRY_SECS: u64 = 30 * 86_400;
 /// No attempt later than this after the first: then the notification is dead-lettered.
 pub const DEFAULT_GIVE_UP_SECS: u64 = 7 * 86_400;
 /// A taken notification is not taken again by an overlapping run for this long; far more than
@@ -61,7 +63,10 @@ pub struct NotifierConfig {
     pub parameter_prefix: String,
     /// `NOTIFICATION_DLQ_URL`: where notifications that could not be delivered go, with their
     /// reason.
-    pub dead_letter_queue_url: Option<String>,
+    pub dead_letter_queue_url: String,
+    /// Only https to public addresses: in live mode, and whenever running in Lambda, where
+    /// loopback and link-local reach the runtime API and the instance metadata.
+    pub public_https_only: bool,
     /// `NOTIFY_RETRY_SECS`: delays after each failed attempt, comma-separated; the last repeats.
     pub retry_secs: Vec<u64>,
     /// `NOTIFY_GIVE_UP_SECS`: how long after the first attempt retries go on.
@@ -96,12 +101,19 @@ impl NotifierConfig {
             None => DEFAULT_RETRY_SECS.to_vec(),
             Some(v) => v
                 .split(',')
-                .map(|d| d.trim().parse::<u64>().ok().filter(|d| *d >= 1))
+                .map(|d| {
+                    d.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|d| (1..=MAX_RETRY_SECS).contains(d))
+                })
                 .collect::<Option<Vec<u64>>>()
                 .filter(|d| !d.is_empty())
                 .ok_or_else(|| ConfigError::Invalid {
                     name: "NOTIFY_RETRY_SECS",
-                    why: format!("expected comma-separated whole seconds, got {v:?}"),
+                    why: format!(
+                        "expected comma-separated whole seconds from 1 to {MAX_RETRY_SECS}, got {v:?}"
+                    ),
                 })?,
         };
         let mode = match get("PAYHOOK_MODE") {
@@ -120,7 +132,8 @@ impl NotifierConfig {
                 .unwrap_or_else(|| "/payhook/subscribers".into())
                 .trim_end_matches('/')
                 .to_string(),
-            dead_letter_queue_url: get("NOTIFICATION_DLQ_URL"),
+            dead_letter_queue_url: required("NOTIFICATION_DLQ_URL")?,
+            public_https_only: mode == Mode::Live || get("AWS_LAMBDA_RUNTIME_API").is_some(),
             retry_secs,
             give_up_secs: number("NOTIFY_GIVE_UP_SECS", DEFAULT_GIVE_UP_SECS, 90 * 86_400)?,
             connect_timeout: Duration::from_millis(number(
@@ -139,8 +152,28 @@ pub struct RunSummary {
     pub delivered: usize,
     pub retrying: usize,
     pub dead_lettered: usize,
-    /// Could not be attempted or recorded this run (DynamoDB or SQS trouble); still due.
+    /// The subscriber's bundle names no endpoint: settled without a request.
+    pub not_notified: usize,
+    /// Could not be attempted, recorded or moved to the DLQ this run (DynamoDB or SQS
+    /// trouble); still due.
     pub failed: usize,
+}
+
+/// How one notification's turn in a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    Settled(Next),
+    /// To be dead-lettered, but the DLQ refused it: stays due, and the run fails so it alarms.
+    DeadLetterFailed,
+    /// Another run holds it.
+    Taken,
+}
+
+/// Why an attempt did not deliver.
+enum Settled {
+    Retry(String),
+    Dead(DeadReason, String),
+    NoEndpoint,
 }
 
 /// Why a notification went to the notification DLQ.
@@ -150,8 +183,6 @@ pub enum DeadReason {
     RetriesExhausted,
     /// The endpoint is not one this deployment may call (live: https, public address).
     EndpointNotAllowed,
-    /// The subscriber's bundle has no notification endpoint (any more).
-    NoEndpoint,
     /// The bundle's notification secret cannot sign.
     BadSecret,
 }
@@ -161,9 +192,18 @@ impl DeadReason {
         match self {
             Self::RetriesExhausted => "retries_exhausted",
             Self::EndpointNotAllowed => "endpoint_not_allowed",
-            Self::NoEndpoint => "no_endpoint",
             Self::BadSecret => "bad_secret",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<DeadReason> {
+        [
+            Self::RetriesExhausted,
+            Self::EndpointNotAllowed,
+            Self::BadSecret,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 }
 
@@ -181,7 +221,7 @@ pub struct Notifier {
     ssm: aws_sdk_ssm::Client,
     parameter_prefix: String,
     sqs: aws_sdk_sqs::Client,
-    dead_letter_queue_url: Option<String>,
+    dead_letter_queue_url: String,
     outbound: Outbound,
     retry_secs: Vec<u64>,
     give_up_ms: i64,
@@ -193,9 +233,10 @@ impl Notifier {
         aws: &aws_config::SdkConfig,
         keys: KeySet,
     ) -> Result<Self, crate::outbound::OutboundSetupError> {
-        let policy = match config.mode {
-            Mode::Live => crate::outbound::Policy::PublicHttpsOnly,
-            Mode::Test => crate::outbound::Policy::Any,
+        let policy = if config.public_https_only {
+            crate::outbound::Policy::PublicHttpsOnly
+        } else {
+            crate::outbound::Policy::Any
         };
         let dynamodb = aws_sdk_dynamodb::Client::new(aws);
         Ok(Notifier {
@@ -229,6 +270,7 @@ impl Notifier {
         request_id: Option<&str>,
     ) -> RunSummary {
         let mut summary = RunSummary::default();
+        let started = Instant::now();
         let mut targets: HashMap<String, Result<Option<Target>, String>> = HashMap::new();
         let mut seen: HashSet<(String, String)> = HashSet::new();
         while deadline.is_none_or(|d| Instant::now() < d) {
@@ -254,33 +296,37 @@ impl Notifier {
                 }
             }
             let targets = &targets;
-            let results: Vec<(Notification, Option<Result<Next, StoreError>>)> =
-                stream::iter(fresh)
-                    .map(|n| async move {
-                        if deadline.is_some_and(|d| Instant::now() >= d) {
-                            return (n, None);
-                        }
-                        let target = targets.get(&n.subscriber);
-                        let result = self
-                            .attempt(
-                                &n,
-                                target.and_then(|t| t.as_ref().ok()).map(Option::as_ref),
-                                target.and_then(|t| t.as_ref().err()).cloned(),
-                                now_ms,
-                                request_id,
-                            )
-                            .await;
-                        (n, Some(result))
-                    })
-                    .buffer_unordered(CONCURRENCY)
-                    .collect()
-                    .await;
+            let results: Vec<(Notification, Option<Result<Ran, StoreError>>)> = stream::iter(fresh)
+                .map(|n| async move {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return (n, None);
+                    }
+                    let target = targets.get(&n.subscriber);
+                    // The audit row says when the request went out, on `now_ms`'s clock.
+                    let at_ms = now_ms + started.elapsed().as_millis() as i64;
+                    let result = self
+                        .attempt(
+                            &n,
+                            target.and_then(|t| t.as_ref().ok()).map(Option::as_ref),
+                            target.and_then(|t| t.as_ref().err()).cloned(),
+                            now_ms,
+                            at_ms,
+                            request_id,
+                        )
+                        .await;
+                    (n, Some(result))
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
             for (n, result) in results {
                 match result {
-                    None => {}
-                    Some(Ok(Next::Delivered)) => summary.delivered += 1,
-                    Some(Ok(Next::RetryAt(_))) => summary.retrying += 1,
-                    Some(Ok(Next::DeadLettered)) => summary.dead_lettered += 1,
+                    None | Some(Ok(Ran::Taken)) => {}
+                    Some(Ok(Ran::Settled(Next::Delivered))) => summary.delivered += 1,
+                    Some(Ok(Ran::Settled(Next::RetryAt(_)))) => summary.retrying += 1,
+                    Some(Ok(Ran::Settled(Next::DeadLettered))) => summary.dead_lettered += 1,
+                    Some(Ok(Ran::Settled(Next::NotNotified))) => summary.not_notified += 1,
+                    Some(Ok(Ran::DeadLetterFailed)) => summary.failed += 1,
                     Some(Err(e)) => {
                         tracing::error!(
                             request_id,
@@ -288,7 +334,7 @@ impl Notifier {
                             subscriber = n.subscriber.as_str(),
                             notification_id = n.id.as_str(),
                             error = %e,
-                            "notification not attempted; it stays due"
+                            "notification not settled this run; it stays due"
                         );
                         summary.failed += 1;
                     }
@@ -372,38 +418,50 @@ impl Notifier {
         target: Option<Option<&Target>>,
         bundle_error: Option<String>,
         now_ms: i64,
+        at_ms: i64,
         request_id: Option<&str>,
-    ) -> Result<Next, StoreError> {
+    ) -> Result<Ran, StoreError> {
         let body = match &n.body {
             Some(body) => body.clone(),
             None => notification::body(n, self.paid(n).await?),
         };
-        if !self.store.claim(n, now_ms + LEASE_MS, &body).await? {
+        let lease = now_ms + LEASE_MS;
+        if !self.store.claim(n, lease, &body).await? {
             // Another run took it between our read and now.
-            return Ok(Next::RetryAt(now_ms + LEASE_MS));
+            return Ok(Ran::Taken);
         }
         let number = n.attempts + 1;
         let mut attempt = Attempt {
             id: n.id.clone(),
             attempt: number,
-            at: now_ms,
+            at: at_ms,
             endpoint: String::new(),
             status: None,
             latency_ms: 0,
             error: None,
             outcome: String::new(),
         };
-        // What the attempt came to: delivered, retry (with its error), or dead with a reason.
-        let result: Result<(), (Option<DeadReason>, String)> = match (target, bundle_error) {
-            (_, Some(error)) => Err((None, format!("bundle: {error}"))),
-            (None | Some(None), None) => Err((
-                Some(DeadReason::NoEndpoint),
-                "the subscriber's bundle has no notification endpoint".into(),
+        // What the attempt came to: delivered, retry (with its error), nobody to tell, or dead
+        // with a reason.
+        let result: Result<(), Settled> = match (
+            n.dead_reason
+                .as_deref()
+                .filter(|_| n.status == "pending")
+                .and_then(DeadReason::parse),
+            target,
+            bundle_error,
+        ) {
+            // Decided on an earlier run, whose move to the DLQ failed: only the move is retried.
+            (Some(reason), _, _) => Err(Settled::Dead(
+                reason,
+                n.last_error.clone().unwrap_or_default(),
             )),
-            (Some(Some(target)), None) => {
+            (None, _, Some(error)) => Err(Settled::Retry(format!("bundle: {error}"))),
+            (None, None | Some(None), None) => Err(Settled::NoEndpoint),
+            (None, Some(Some(target)), None) => {
                 attempt.endpoint = crate::outbound::display_url(&target.url);
                 match &target.signer {
-                    Err(e) => Err((Some(DeadReason::BadSecret), e.clone())),
+                    Err(e) => Err(Settled::Dead(DeadReason::BadSecret, e.clone())),
                     Ok(signer) => {
                         let (sent, latency) = self.send(n, signer, &target.url, &body).await;
                         attempt.latency_ms = latency.as_millis() as i64;
@@ -414,67 +472,69 @@ impl Notifier {
                             }
                             Ok(status) => {
                                 attempt.status = Some(status);
-                                Err((None, format!("the endpoint answered HTTP {status}")))
+                                Err(Settled::Retry(format!(
+                                    "the endpoint answered HTTP {status}"
+                                )))
                             }
                             Err(e) if e.is_permanent() => {
-                                Err((Some(DeadReason::EndpointNotAllowed), e.to_string()))
+                                Err(Settled::Dead(DeadReason::EndpointNotAllowed, e.to_string()))
                             }
-                            Err(e) => Err((None, e.to_string())),
+                            Err(e) => Err(Settled::Retry(e.to_string())),
                         }
                     }
                 }
             }
         };
-        let first = n.first_attempt_at.unwrap_or(now_ms);
+        let first = n.first_attempt_at.unwrap_or(at_ms);
         let (next, reason) = match result {
             Ok(()) => (Next::Delivered, None),
-            Err((dead, error)) => {
+            Err(Settled::NoEndpoint) => {
+                attempt.error =
+                    Some("the subscriber's bundle names no notification endpoint".into());
+                (Next::NotNotified, None)
+            }
+            Err(Settled::Dead(reason, error)) => {
                 attempt.error = Some(error);
-                let index = (number as usize).saturating_sub(1);
-                let delay = self
-                    .retry_secs
-                    .get(index)
-                    .or(self.retry_secs.last())
-                    .copied()
-                    .unwrap_or(86_400) as i64
-                    * 1000;
-                match dead {
-                    Some(reason) => (Next::DeadLettered, Some(reason)),
-                    None if now_ms + delay > first + self.give_up_ms => {
-                        (Next::DeadLettered, Some(DeadReason::RetriesExhausted))
-                    }
-                    None => (Next::RetryAt(now_ms + delay), None),
+                (Next::DeadLettered, Some(reason))
+            }
+            Err(Settled::Retry(error)) => {
+                attempt.error = Some(error);
+                let delay = self.delay_ms(n.window_attempts + 1);
+                if now_ms + delay > first + self.give_up_ms {
+                    (Next::DeadLettered, Some(DeadReason::RetriesExhausted))
+                } else {
+                    (Next::RetryAt(now_ms + delay), None)
                 }
             }
         };
-        let next = match (next, reason) {
+        // Dead only once it is in the DLQ; until then the decision is kept on the notification
+        // and the next run retries the move alone.
+        let (next, dlq_failed) = match (next, reason) {
             (Next::DeadLettered, Some(reason)) => {
                 match self
                     .dead_letter(n, &body, reason, attempt.error.as_deref())
                     .await
                 {
-                    Ok(()) => Next::DeadLettered,
+                    Ok(()) => (Next::DeadLettered, false),
                     Err(e) => {
-                        // Not moved: stays due, so the notification is neither lost nor
-                        // marked dead without being in the DLQ.
-                        let error = format!(
+                        attempt.error = Some(format!(
                             "{}; moving it to the DLQ failed: {e}",
                             attempt.error.as_deref().unwrap_or_default()
-                        );
-                        attempt.error = Some(error);
-                        Next::RetryAt(now_ms + LEASE_MS)
+                        ));
+                        (Next::RetryAt(now_ms + LEASE_MS), true)
                     }
                 }
             }
-            (next, _) => next,
+            (next, _) => (next, false),
         };
         attempt.outcome = match next {
             Next::Delivered => "delivered",
             Next::RetryAt(_) => "retry",
             Next::DeadLettered => "dead_lettered",
+            Next::NotNotified => "not_notified",
         }
         .to_string();
-        self.store.record(n, &attempt, next).await?;
+        // The notice first: if recording fails, the log still has the attempt.
         tracing::info!(
             request_id,
             source = "notifier",
@@ -493,7 +553,35 @@ impl Notifier {
             },
             "notification attempt"
         );
-        Ok(next)
+        let recorded = self
+            .store
+            .record(n, &attempt, next, lease, reason.map(DeadReason::as_str))
+            .await?;
+        if recorded == Recorded::AttemptOnly {
+            tracing::warn!(
+                request_id,
+                source = "notifier",
+                notification_id = n.id.as_str(),
+                "the notification was changed during this attempt (a resend); its row is kept"
+            );
+        }
+        Ok(if dlq_failed {
+            Ran::DeadLetterFailed
+        } else {
+            Ran::Settled(next)
+        })
+    }
+
+    /// The delay after the `n`th failed attempt of a retry window: the schedule's entry, its
+    /// last once attempts outrun it.
+    fn delay_ms(&self, n: i64) -> i64 {
+        let index = usize::try_from(n.max(1) - 1).unwrap_or(usize::MAX);
+        self.retry_secs
+            .get(index)
+            .or(self.retry_secs.last())
+            .copied()
+            .unwrap_or(86_400) as i64
+            * 1000
     }
 
     /// Signs and posts; the HTTP status, or why there was none, and how long it took.
@@ -541,9 +629,7 @@ impl Notifier {
         reason: DeadReason,
         error: Option<&str>,
     ) -> Result<(), String> {
-        let Some(url) = &self.dead_letter_queue_url else {
-            return Ok(());
-        };
+        let url = &self.dead_letter_queue_url;
         let attr = |v: &str| {
             MessageAttributeValue::builder()
                 .data_type("String")
@@ -581,19 +667,54 @@ mod tests {
             "NOTIFICATIONS_TABLE" => Some("n".into()),
             "PAYMENTS_TABLE" => Some("p".into()),
             "KEYSET_SECRET_ID" => Some("k".into()),
+            "NOTIFICATION_DLQ_URL" => Some("q".into()),
             _ => None,
         })
         .expect("config");
         assert_eq!(c.retry_secs, [600, 3_600, 10_800, 86_400]);
         assert_eq!(c.give_up_secs, 7 * 86_400);
         assert_eq!(c.mode, Mode::Live);
+        assert!(c.public_https_only);
+    }
+
+    #[test]
+    fn only_a_test_stack_outside_lambda_may_call_local_endpoints() {
+        let config = |mode: &str, in_lambda: bool| {
+            NotifierConfig::from_lookup(|k| match k {
+                "PAYHOOK_MODE" => Some(mode.into()),
+                "AWS_LAMBDA_RUNTIME_API" if in_lambda => Some("127.0.0.1:9001".into()),
+                "NOTIFICATIONS_TABLE"
+                | "PAYMENTS_TABLE"
+                | "KEYSET_SECRET_ID"
+                | "NOTIFICATION_DLQ_URL" => Some("x".into()),
+                _ => None,
+            })
+            .expect("config")
+            .public_https_only
+        };
+        assert!(!config("test", false));
+        assert!(config("test", true));
+        assert!(config("live", false));
+        assert!(config("live", true));
+    }
+
+    #[test]
+    fn a_notifier_without_its_dlq_does_not_start() {
+        let r = NotifierConfig::from_lookup(|k| match k {
+            "NOTIFICATIONS_TABLE" | "PAYMENTS_TABLE" | "KEYSET_SECRET_ID" => Some("x".into()),
+            _ => None,
+        });
+        assert_eq!(r, Err(ConfigError::Missing("NOTIFICATION_DLQ_URL")));
     }
 
     #[test]
     fn a_bad_schedule_is_refused_by_name() {
-        for bad in ["", "10,soon", "0", ","] {
+        for bad in ["", "10,soon", "0", ",", "2592001", "18446744073709551615"] {
             let r = NotifierConfig::from_lookup(|k| match k {
-                "NOTIFICATIONS_TABLE" | "PAYMENTS_TABLE" | "KEYSET_SECRET_ID" => Some("x".into()),
+                "NOTIFICATIONS_TABLE"
+                | "PAYMENTS_TABLE"
+                | "KEYSET_SECRET_ID"
+                | "NOTIFICATION_DLQ_URL" => Some("x".into()),
                 "NOTIFY_RETRY_SECS" => Some(bad.into()),
                 _ => None,
             });

@@ -77,7 +77,6 @@ impl Consumer {
     ) -> Result<Summary, ReconcileError> {
         let subscriber = bundle.subscriber.as_str();
         let key = &bundle.stripe_api_key;
-        let notify = bundle.notify.is_some();
         let key_mode = self.key_mode(key).map_err(|source| ReconcileError::Key {
             subscriber: subscriber.to_string(),
             source,
@@ -107,7 +106,7 @@ impl Consumer {
                     })?;
                 for raw in &page.data {
                     let done = self
-                        .reconcile_one(subscriber, key, key_mode, notify, raw.get(), &run)
+                        .reconcile_one(subscriber, key, key_mode, raw.get(), &run)
                         .await;
                     summary.events += 1;
                     match done.outcome {
@@ -134,7 +133,6 @@ impl Consumer {
         subscriber: &str,
         key: &SecretString,
         key_mode: crate::mode::Mode,
-        notify: bool,
         raw: &str,
         run: &str,
     ) -> Reconciled {
@@ -147,7 +145,6 @@ impl Consumer {
                         subscriber,
                         api_key: key,
                         key_mode,
-                        notify,
                     },
                     event,
                     &delivery_id,

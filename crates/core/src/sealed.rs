@@ -394,10 +394,19 @@ pub struct BundlePlaintext<'a> {
 }
 
 /// A notification endpoint as sealed.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Clone, Copy, Serialize)]
 pub struct NotifyConfig<'a> {
     pub url: &'a str,
     pub secret: &'a str,
+}
+
+impl fmt::Debug for NotifyConfig<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotifyConfig")
+            .field("url", &crate::outbound::display_url(self.url))
+            .field("secret", &"[REDACTED]")
+            .finish()
+    }
 }
 
 /// The payload as signed: the plaintext, its version and the issuer's key id.

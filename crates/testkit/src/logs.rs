@@ -1,7 +1,42 @@
 //! The consumer's log lines captured as the Lambda writes them (JSON), for assertions.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
+
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata, Subscriber, span};
+
+/// The process's global subscriber in tests: records nothing, and tells every callsite to ask
+/// again each time. Without it, a callsite first hit on a thread with no subscriber while a
+/// capturing test on another thread is being set up can cache "never" (tracing-core's
+/// registration races the scoped subscriber's), and that test then misses its own notices.
+struct AskEveryTime;
+
+impl Subscriber for AskEveryTime {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        Interest::sometimes()
+    }
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+        span::Id::from_u64(1)
+    }
+    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+    fn event(&self, _: &Event<'_>) {}
+    fn enter(&self, _: &span::Id) {}
+    fn exit(&self, _: &span::Id) {}
+}
+
+/// Installs [`AskEveryTime`] as the global subscriber, once per process, unless the process
+/// already has one (a test binary that sets its own keeps it).
+pub fn install_global() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(AskEveryTime);
+    });
+}
 
 /// Captures what the consumer logs, as the JSON lines the Lambda writes.
 #[derive(Clone, Default)]
@@ -23,6 +58,7 @@ impl Write for Logs {
 impl Logs {
     /// Installs a JSON subscriber for this thread (tests run on a current-thread runtime).
     pub fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        install_global();
         let logs = Logs::default();
         let writer = logs.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -31,11 +67,7 @@ impl Logs {
             .with_target(false)
             .with_writer(move || writer.clone())
             .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
-        // A callsite first hit on another test's thread, while no scoped subscriber was alive,
-        // can keep an interest of "never" cached; recomputed now, it includes this one.
-        tracing::callsite::rebuild_interest_cache();
-        (logs, guard)
+        (logs, tracing::subscriber::set_default(subscriber))
     }
 
     pub fn text(&self) -> String {

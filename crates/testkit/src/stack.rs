@@ -76,6 +76,7 @@ impl Stack {
     }
 
     pub async fn with(options: Options) -> Stack {
+        crate::logs::install_global();
         let endpoint = required_env("AWS_ENDPOINT_URL");
         let stripe_base = required_env("STRIPE_API_BASE");
         let aws = emulators::aws_config_for(&endpoint).await;

@@ -81,8 +81,13 @@ fn print_notification(n: &Notification) {
         .next_attempt_at
         .map(|at| format!(", next attempt {}", when(at)))
         .unwrap_or_default();
+    let reason = n
+        .dead_reason
+        .as_deref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
     println!(
-        "{} {} {} {} {} {} credited {}: {} after {} attempt(s){next}",
+        "{} {} {} {} {} {} credited {}: {}{reason} after {} attempt(s){next}",
         n.subscriber,
         n.id,
         n.payment_id,
@@ -135,6 +140,14 @@ pub struct ResendArgs {
 impl ResendArgs {
     async fn run(self, store: &Notifications) -> Result<()> {
         let ids: Vec<String> = match (&self.id, &self.payment) {
+            // An attempt row's key is `<id>#…`: only a notification is resent.
+            (Some(id), _) if id.contains('#') => {
+                return Err(Failure::usage(
+                    format!("--id {id}"),
+                    "names an attempt, not a notification",
+                )
+                .hint("pass the notification id, msg_<PaymentIntent id>"));
+            }
             (Some(id), _) => vec![id.clone()],
             (None, payment) => store
                 .list(Some(&self.subscriber), payment.as_deref())

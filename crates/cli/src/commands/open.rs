@@ -43,7 +43,10 @@ impl Args {
         );
         match &bundle.notify {
             Some(n) => {
-                println!("notify endpoint: {}", n.url);
+                println!(
+                    "notify endpoint: {}",
+                    payhook::outbound::display_url(&n.url)
+                );
                 println!("notify secret:   {}", mask(n.secret.expose_secret()));
             }
             None => println!("notify endpoint: none (no notifications)"),

@@ -106,10 +106,6 @@ pub struct ApplyArgs {
     /// The payment record to credit.
     #[arg(long)]
     payment_id: String,
-    /// Owe the subscriber a payment.credited notification for this credit, as a delivery
-    /// would (when their bundle has a notification endpoint and NOTIFICATIONS_TABLE is set).
-    #[arg(long)]
-    notify: bool,
 }
 
 impl ApplyArgs {
@@ -146,7 +142,6 @@ impl ApplyArgs {
                 event_id: &item.event_id,
                 event_type: &item.event_type,
                 message_id: &delivery_id,
-                notify: self.notify,
             })
             .await
             .map_err(|e| Failure::failed(format!("crediting {}", what()), e))?;

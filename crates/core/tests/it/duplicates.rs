@@ -115,7 +115,6 @@ async fn the_redelivery_of_a_message_whose_commit_answer_was_lost_is_its_credit(
             event_id: "evt_3SampleEvent0000001",
             event_type: "payment_intent.succeeded",
             message_id: "m-lost",
-            notify: false,
         })
         .await;
     assert_eq!(committed, Ok(payhook::ledger::Applied::Credited));
