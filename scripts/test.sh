@@ -40,5 +40,7 @@ cfn-lint template.yaml
 sam validate --lint --region us-east-1
 SAM_BUILD_MODE=debug sam build --language-extensions --build-dir "$STATE/sam-build" \
     --parameter-overrides Subscribers=acme,globex-eu
-test -x "$STATE/sam-build/ConsumerFunction/bootstrap"
-phase "sam build produced $(du -h "$STATE/sam-build/ConsumerFunction/bootstrap" | cut -f1) bootstrap; all checks passed"
+for function in ConsumerFunction ReconcileFunction NotifierFunction; do
+    test -x "$STATE/sam-build/$function/bootstrap"
+done
+phase "sam build produced the consumer, reconciler and notifier ($(du -h "$STATE/sam-build/ConsumerFunction/bootstrap" | cut -f1) each in debug mode); all checks passed"
