@@ -631,3 +631,46 @@ async fn when_the_dlq_refuses_only_the_move_is_retried_and_the_run_fails() {
         ["retry", "retry", "dead_lettered"]
     );
 }
+
+#[tokio::test]
+async fn two_notifiers_at_once_send_a_notification_once() {
+    let stack = Stack::new().await;
+    let receiver = Receiver::start(0).await;
+    let secret = notification::generate_secret();
+    let bundle = stack
+        .keys
+        .seal_notifying(SUBSCRIBER, &[WHSEC], API_KEY, &receiver.url, &secret);
+    let (a, b) = (notifier(&stack, &[]).await, notifier(&stack, &[]).await);
+    a.publish(&stack, SUBSCRIBER, &bundle).await;
+    for i in 0..6 {
+        let pi = stack.intent(&format!("order-twice-{i}"), 100 + i).await;
+        let body = sample_body("payment_intent.succeeded", &pi);
+        let id = format!("m-twice-{i}");
+        let msg = Msg {
+            bundle: &bundle,
+            ..good(&stack, &id, &body)
+        };
+        stack
+            .consumer
+            .handle(sqs_event(vec![msg.sqs()]))
+            .await
+            .expect("batch");
+    }
+    // Two scheduled runs overlapping: each notification is taken by one of them.
+    let now = now_ms();
+    let (x, y) = tokio::join!(a.notifier.run_due(now, None), b.notifier.run_due(now, None));
+    assert_eq!(x.delivered + y.delivered, 6, "{x:?} {y:?}");
+    let got = receiver.received();
+    assert_eq!(got.len(), 6);
+    let mut ids: Vec<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6, "no notification sent twice");
+    for (n, attempts) in a.list(SUBSCRIBER).await {
+        assert_eq!(
+            (n.status.as_str(), attempts.len()),
+            ("delivered", 1),
+            "{n:?}"
+        );
+    }
+}

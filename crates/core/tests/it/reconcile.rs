@@ -53,6 +53,17 @@ async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
         .expect("credited");
     assert_eq!(record["paid"], 1);
     assert_eq!(record["last_payment_intent"], missed.as_str());
+    // A credit by reconcile owes the subscriber its notification, as a webhook's does.
+    let owed = payhook::notification::Notifications::new(
+        aws_sdk_dynamodb::Client::new(&stack.aws),
+        stack.config.notifications_table.clone().expect("table"),
+    )
+    .list(Some(SUBSCRIBER), Some("order-sched-1"))
+    .await
+    .expect("list notifications");
+    assert_eq!(owed.len(), 1, "{owed:?}");
+    assert_eq!(owed[0].0.payment_intent, missed);
+    assert_eq!(owed[0].0.status, "pending");
     let text = logs.text();
     assert!(text.contains("\"outcome\":\"reconciled\""), "{text}");
     let notices: Vec<serde_json::Value> = text
