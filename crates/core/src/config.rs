@@ -87,6 +87,36 @@ fn ttl_days(days: u64) -> Result<u64, ConfigError> {
     Ok(days)
 }
 
+/// `PAYHOOK_MODE`: `live` unless set.
+pub(crate) fn mode(value: Option<String>) -> Result<Mode, ConfigError> {
+    match value {
+        None => Ok(Mode::Live),
+        Some(v) => Mode::parse(v.trim()).ok_or_else(|| ConfigError::Invalid {
+            name: "PAYHOOK_MODE",
+            why: format!("expected live or test, got {v:?}"),
+        }),
+    }
+}
+
+/// `value` of variable `name` as a whole number from 1 to `max`; `default` when unset.
+pub(crate) fn whole_number(
+    name: &'static str,
+    value: Option<String>,
+    default: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ConfigError::Invalid {
+                name,
+                why: format!("expected a whole number from 1 to {max}, got {v:?}"),
+            }),
+        },
+    }
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -95,18 +125,8 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let required = |k: &'static str| get(k).ok_or(ConfigError::Missing(k));
-        let number = |k: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
-            match get(k) {
-                None => Ok(default),
-                Some(v) => match v.trim().parse::<u64>() {
-                    Ok(n) if (1..=max).contains(&n) => Ok(n),
-                    _ => Err(ConfigError::Invalid {
-                        name: k,
-                        why: format!("expected a whole number from 1 to {max}, got {v:?}"),
-                    }),
-                },
-            }
-        };
+        let number =
+            |k: &'static str, default: u64, max: u64| whole_number(k, get(k), default, max);
 
         let stripe_api_base =
             get("STRIPE_API_BASE").unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.to_string());
@@ -139,13 +159,7 @@ impl Config {
                 })?,
         };
 
-        let mode = match get("PAYHOOK_MODE") {
-            None => Mode::Live,
-            Some(v) => Mode::parse(v.trim()).ok_or_else(|| ConfigError::Invalid {
-                name: "PAYHOOK_MODE",
-                why: format!("expected live or test, got {v:?}"),
-            })?,
-        };
+        let mode = mode(get("PAYHOOK_MODE"))?;
 
         Ok(Config {
             mode,

@@ -7,7 +7,8 @@
 //! - [`sealed`]: open the sealed bundle, check its issuer signature -> the subscriber's secrets
 //!   (redacted, zeroized); [`issuer`]: the operator's signing key that makes bundles
 //!   acceptable
-//! - [`bundle_cache`]: opened bundles kept for warm invocations (bounded, LRU)
+//! - [`bundle_cache`]: opened bundles kept for warm invocations (bounded, LRU);
+//!   [`bundle_parameter`]: a subscriber's bundle read from SSM by the scheduled functions
 //! - [`signature`]: verify `Stripe-Signature` against the receive time
 //! - [`event`]: Stripe event -> the PaymentIntent to look up, or ignore
 //! - [`stripe_api`]: fetch the PaymentIntent's current state with the subscriber's key
@@ -35,6 +36,8 @@ pub mod sealed;
 pub mod issuer;
 
 pub mod bundle_cache;
+
+pub mod bundle_parameter;
 
 pub mod signature;
 

@@ -13,7 +13,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -183,6 +185,24 @@ impl Notifications {
         &self.table
     }
 
+    /// Whether a conditional update applied: false when its condition did not hold.
+    fn applied_if<T>(
+        &self,
+        action: &'static str,
+        result: Result<T, SdkError<UpdateItemError, HttpResponse>>,
+    ) -> Result<bool, StoreError> {
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.fail(action, DisplayErrorContext(e).to_string())),
+        }
+    }
+
     fn fail(&self, action: &'static str, detail: String) -> StoreError {
         StoreError {
             table: self.table.clone(),
@@ -238,16 +258,7 @@ impl Notifications {
             .expression_attribute_values(":body", AttributeValue::S(body.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(self.fail("UpdateItem claim", DisplayErrorContext(e).to_string())),
-        }
+        self.applied_if("UpdateItem claim", result)
     }
 
     /// Keeps the attempt in the audit trail and moves the notification on, in one transaction,
@@ -420,16 +431,7 @@ impl Notifications {
             .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(self.fail("UpdateItem resend", DisplayErrorContext(e).to_string())),
-        }
+        self.applied_if("UpdateItem resend", result)
     }
 
     /// A subscriber's notifications (every subscriber's without one), each with its

@@ -83,19 +83,8 @@ impl NotifierConfig {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let required = |k: &'static str| get(k).ok_or(ConfigError::Missing(k));
-        let number = |k: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
-            match get(k) {
-                None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (1..=max).contains(n))
-                    .ok_or_else(|| ConfigError::Invalid {
-                        name: k,
-                        why: format!("expected a whole number from 1 to {max}, got {v:?}"),
-                    }),
-            }
+        let number = |k: &'static str, default: u64, max: u64| {
+            crate::config::whole_number(k, get(k), default, max)
         };
         let retry_secs = match get("NOTIFY_RETRY_SECS") {
             None => DEFAULT_RETRY_SECS.to_vec(),
@@ -116,13 +105,7 @@ impl NotifierConfig {
                     ),
                 })?,
         };
-        let mode = match get("PAYHOOK_MODE") {
-            None => Mode::Live,
-            Some(v) => Mode::parse(v.trim()).ok_or_else(|| ConfigError::Invalid {
-                name: "PAYHOOK_MODE",
-                why: format!("expected live or test, got {v:?}"),
-            })?,
-        };
+        let mode = crate::config::mode(get("PAYHOOK_MODE"))?;
         Ok(NotifierConfig {
             mode,
             notifications_table: required("NOTIFICATIONS_TABLE")?,
@@ -347,30 +330,13 @@ impl Notifier {
     /// The subscriber's current endpoint, from their bundle in SSM: `Ok(None)` when it has
     /// none, `Err` when the bundle cannot be read or opened (retried: an operator can fix it).
     async fn target(&self, subscriber: &str) -> Result<Option<Target>, String> {
-        let name = format!("{}/{subscriber}/bundle", self.parameter_prefix);
-        let sealed = self
-            .ssm
-            .get_parameter()
-            .name(&name)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "reading {name}: {}",
-                    aws_sdk_ssm::error::DisplayErrorContext(e)
-                )
-            })?
-            .parameter()
-            .and_then(|p| p.value())
-            .map(str::to_string)
-            .ok_or_else(|| format!("{name} has no value"))?;
-        let bundle = self
-            .keys
-            .open(sealed.trim())
-            .map_err(|e| format!("{name}: {e}"))?;
-        bundle
-            .ensure_subscriber(subscriber)
-            .map_err(|e| format!("{name}: {e}"))?;
+        let bundle = crate::bundle_parameter::read(
+            &self.ssm,
+            &self.keys,
+            &self.parameter_prefix,
+            subscriber,
+        )
+        .await?;
         Ok(bundle.notify.map(|notify| Target {
             signer: notification::check_secret(notify.secret.expose_secret())
                 .map_err(str::to_string)

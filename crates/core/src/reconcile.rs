@@ -341,29 +341,9 @@ async fn scheduled_one(
     window: Window,
     request_id: Option<&str>,
 ) -> Result<Summary, String> {
-    let name = format!("{}/{subscriber}/bundle", schedule.parameter_prefix);
-    let sealed = ssm
-        .get_parameter()
-        .name(&name)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "reading {name}: {}",
-                aws_sdk_ssm::error::DisplayErrorContext(e)
-            )
-        })?
-        .parameter()
-        .and_then(|p| p.value())
-        .map(str::to_string)
-        .ok_or_else(|| format!("{name} has no value"))?;
-    let bundle = consumer
-        .keys
-        .open(sealed.trim())
-        .map_err(|e| format!("{name}: {e}"))?;
-    bundle
-        .ensure_subscriber(subscriber)
-        .map_err(|e| format!("{name}: {e}"))?;
+    let bundle =
+        crate::bundle_parameter::read(ssm, &consumer.keys, &schedule.parameter_prefix, subscriber)
+            .await?;
     consumer
         .reconcile(&bundle, window, request_id, |_| {})
         .await

@@ -119,6 +119,41 @@ pub async fn create_notifications_table(aws: &SdkConfig, name: &str) -> Result<(
     Ok(())
 }
 
+/// Every message in a queue, as (body, attributes by name), each hidden for a minute once
+/// read so a message is read once.
+pub async fn read_queue(
+    aws: &SdkConfig,
+    url: &str,
+) -> Result<Vec<(String, std::collections::HashMap<String, String>)>, BoxError> {
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .visibility_timeout(60)
+            .send()
+            .await?;
+        let messages = got.messages();
+        if messages.is_empty() {
+            return Ok(out);
+        }
+        for m in messages {
+            let attrs = m
+                .message_attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((m.body().unwrap_or_default().to_string(), attrs));
+        }
+    }
+}
+
 /// Stores a key set document as a Secrets Manager secret; returns its ARN.
 pub async fn put_keyset_secret(
     aws: &SdkConfig,

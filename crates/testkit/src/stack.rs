@@ -222,38 +222,11 @@ impl Stack {
 
     /// Every message in the DLQ, as (body, attributes by name).
     pub async fn dead_letters(&self) -> Vec<(String, std::collections::HashMap<String, String>)> {
-        let Some(url) = &self.config.dead_letter_queue_url else {
-            return Vec::new();
-        };
-        let sqs = aws_sdk_sqs::Client::new(&self.aws);
-        let mut out = Vec::new();
-        loop {
-            let got = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .message_attribute_names("All")
-                .visibility_timeout(60)
-                .send()
+        match &self.config.dead_letter_queue_url {
+            Some(url) => emulators::read_queue(&self.aws, url)
                 .await
-                .expect("receive from DLQ");
-            let messages = got.messages();
-            if messages.is_empty() {
-                return out;
-            }
-            for m in messages {
-                let attrs = m
-                    .message_attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| {
-                                (k.clone(), v.string_value().unwrap_or_default().to_string())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.push((m.body().unwrap_or_default().to_string(), attrs));
-            }
+                .expect("receive from the DLQ"),
+            None => Vec::new(),
         }
     }
 }

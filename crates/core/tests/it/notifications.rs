@@ -98,31 +98,25 @@ impl Setup {
         &self,
         stack: &Stack,
     ) -> Vec<(String, std::collections::HashMap<String, String>)> {
-        let got = aws_sdk_sqs::Client::new(&stack.aws)
-            .receive_message()
-            .queue_url(&self.dlq)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .send()
+        emulators::read_queue(&stack.aws, &self.dlq)
             .await
-            .expect("read the notification DLQ");
-        got.messages()
-            .iter()
-            .map(|m| {
-                let attrs = m
-                    .message_attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| {
-                                (k.clone(), v.string_value().unwrap_or_default().to_string())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                (m.body().unwrap_or_default().to_string(), attrs)
-            })
-            .collect()
+            .expect("read the notification DLQ")
     }
+}
+
+/// A `payment_intent.succeeded` of `pi` delivered with `bundle` and handled: credited.
+async fn deliver(stack: &Stack, bundle: &str, message_id: &str, pi: &str) {
+    let body = sample_body("payment_intent.succeeded", pi);
+    let msg = Msg {
+        bundle,
+        ..good(stack, message_id, &body)
+    };
+    let r = stack
+        .consumer
+        .handle(sqs_event(vec![msg.sqs()]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&r).is_empty(), "{message_id} was not handled");
 }
 
 /// Verified as a subscriber would: the Standard Webhooks library, their secret, the headers.
@@ -291,16 +285,7 @@ async fn after_the_last_retry_the_notification_is_dead_lettered_with_its_reason(
     .await;
     setup.publish(&stack, SUBSCRIBER, &bundle).await;
     let pi = stack.intent("order-notify-dead", 990).await;
-    let body = sample_body("payment_intent.succeeded", &pi);
-    let msg = Msg {
-        bundle: &bundle,
-        ..good(&stack, "m-dead", &body)
-    };
-    stack
-        .consumer
-        .handle(sqs_event(vec![msg.sqs()]))
-        .await
-        .expect("batch");
+    deliver(&stack, &bundle, "m-dead", &pi).await;
 
     let t0 = now_ms();
     let times = setup.run_until_settled(SUBSCRIBER, t0).await;
@@ -381,7 +366,6 @@ async fn a_crash_right_after_the_credit_still_notifies() {
     let setup = notifier(&stack, &[]).await;
     setup.publish(&stack, SUBSCRIBER, &bundle).await;
     let pi = stack.intent("order-crash-1", 1500).await;
-    let body = sample_body("payment_intent.succeeded", &pi);
 
     // What an attempt leaves when the process dies right after the commit: the transaction,
     // nothing else (the consumer writes nothing after it that a notification depends on).
@@ -401,15 +385,7 @@ async fn a_crash_right_after_the_credit_still_notifies() {
         .await
         .expect("the credit commits");
     // SQS redelivers the same message: recognised as this message's own credit, not a second.
-    let msg = Msg {
-        bundle: &bundle,
-        ..good(&stack, "m-crash", &body)
-    };
-    stack
-        .consumer
-        .handle(sqs_event(vec![msg.sqs()]))
-        .await
-        .expect("batch");
+    deliver(&stack, &bundle, "m-crash", &pi).await;
     assert_eq!(
         stack
             .record(SUBSCRIBER, "order-crash-1")
@@ -581,16 +557,7 @@ async fn when_the_dlq_refuses_only_the_move_is_retried_and_the_run_fails() {
     .await;
     broken.publish(&stack, SUBSCRIBER, &bundle).await;
     let pi = stack.intent("order-notify-nodlq", 700).await;
-    let body = sample_body("payment_intent.succeeded", &pi);
-    let msg = Msg {
-        bundle: &bundle,
-        ..good(&stack, "m-nodlq", &body)
-    };
-    stack
-        .consumer
-        .handle(sqs_event(vec![msg.sqs()]))
-        .await
-        .expect("batch");
+    deliver(&stack, &bundle, "m-nodlq", &pi).await;
 
     let t0 = now_ms();
     assert_eq!(broken.notifier.run_due(t0, None).await.retrying, 1);
@@ -644,17 +611,7 @@ async fn two_notifiers_at_once_send_a_notification_once() {
     a.publish(&stack, SUBSCRIBER, &bundle).await;
     for i in 0..6 {
         let pi = stack.intent(&format!("order-twice-{i}"), 100 + i).await;
-        let body = sample_body("payment_intent.succeeded", &pi);
-        let id = format!("m-twice-{i}");
-        let msg = Msg {
-            bundle: &bundle,
-            ..good(&stack, &id, &body)
-        };
-        stack
-            .consumer
-            .handle(sqs_event(vec![msg.sqs()]))
-            .await
-            .expect("batch");
+        deliver(&stack, &bundle, &format!("m-twice-{i}"), &pi).await;
     }
     // Two scheduled runs overlapping: each notification is taken by one of them.
     let now = now_ms();
