@@ -148,7 +148,12 @@ def measure(binary):
         "AWS_EC2_METADATA_DISABLED": "true",
         "PAYMENTS_TABLE": "payhook-payments",
         "IDEMPOTENCY_TABLE": "payhook-idempotency",
+        "UNAPPLIED_TABLE": "payhook-unapplied",
+        "NOTIFICATIONS_TABLE": "payhook-notifications",
         "KEYSET_SECRET_ID": "payhook-keys",
+        # The demo bundle's key is a test key: the first event goes the ignored path, as
+        # measured before modes existed, not the key-mode refusal.
+        "PAYHOOK_MODE": "test",
     }
     started = time.perf_counter()
     proc = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE,
