@@ -189,6 +189,19 @@ impl std::fmt::Display for Reason {
     }
 }
 
+/// An error and its causes, `: `-joined. hyper's client errors say only "client error
+/// (Connect)"; their causes say what happened.
+pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,8 @@
 //! - [`stripe_api`]: fetch the PaymentIntent's current state with the subscriber's key
 //! - [`ledger`]: exactly-once credit of the payment record (one DynamoDB transaction), and
 //!   who credited a PaymentIntent; [`known_credits`]: the environment's memory of that;
-//!   [`unapplied`]: succeeded money that names no usable payment record, kept for an operator
+//!   [`unapplied`]: succeeded money that names no usable payment record, kept for an operator;
+//!   [`subscriber_items`]: the all-pages read their operator listings share
 //! - [`dead_lettering`]: move a permanent failure to the DLQ with its reason
 //! - [`backoff`]: push a transient failure's next delivery out by its receive count
 //! - [`batch`]: per-message outcomes -> partial batch response, FIFO order kept
@@ -50,6 +51,8 @@ pub mod ledger;
 pub mod known_credits;
 
 pub mod unapplied;
+
+pub mod subscriber_items;
 
 pub mod dead_lettering;
 

@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 
 use crate::clock;
 use crate::ledger::Credit;
+use crate::subscriber_items::{self, ReadError};
 
 /// Table layout, shared with the template, the CLI and the tests.
 pub mod schema {
@@ -441,42 +442,13 @@ impl Notifications {
         subscriber: Option<&str>,
         payment_id: Option<&str>,
     ) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = match subscriber {
-                Some(sub) => {
-                    let out = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .key_condition_expression("#s = :s")
-                        .expression_attribute_names("#s", schema::SUBSCRIBER)
-                        .expression_attribute_values(":s", AttributeValue::S(sub.into()))
-                        .set_exclusive_start_key(start.take())
-                        .send()
-                        .await
-                        .map_err(|e| self.fail("Query", DisplayErrorContext(e).to_string()))?;
-                    (out.items().to_vec(), out.last_evaluated_key().cloned())
-                }
-                None => {
-                    let out = self
-                        .client
-                        .scan()
-                        .table_name(&self.table)
-                        .set_exclusive_start_key(start.take())
-                        .send()
-                        .await
-                        .map_err(|e| self.fail("Scan", DisplayErrorContext(e).to_string()))?;
-                    (out.items().to_vec(), out.last_evaluated_key().cloned())
-                }
-            };
-            items.extend(page.0);
-            match page.1 {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+        let items =
+            subscriber_items::read(&self.client, &self.table, schema::SUBSCRIBER, subscriber)
+                .await
+                .map_err(|e| match e {
+                    ReadError::Query(e) => self.fail("Query", DisplayErrorContext(e).to_string()),
+                    ReadError::Scan(e) => self.fail("Scan", DisplayErrorContext(e).to_string()),
+                })?;
         let wanted = |item: &HashMap<String, AttributeValue>| {
             payment_id.is_none_or(|p| text(item, "payment_id").as_deref() == Some(p))
         };

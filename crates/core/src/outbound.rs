@@ -304,20 +304,8 @@ fn classify(shown: &str, e: &hyper_util::client::legacy::Error) -> OutboundError
         source = s.source();
     }
     OutboundError::Transport {
-        detail: describe(e),
+        detail: crate::error::with_causes(e),
     }
-}
-
-/// hyper's Display says only "client error (Connect)"; the causes say what happened.
-fn describe(e: &(dyn StdError + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 type BoxError = Box<dyn StdError + Send + Sync>;

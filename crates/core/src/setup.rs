@@ -1,4 +1,4 @@
-//! Builds a [`Consumer`] from configuration: done once per cold start, shared by the Lambda
+//! Builds a [`Consumer`] (and the notifier) from configuration: done once per cold start, shared by the Lambda
 //! binary, the local runner and the tests.
 
 use aws_config::SdkConfig;
@@ -10,6 +10,8 @@ use crate::dead_lettering::DeadLetters;
 use crate::handler::Consumer;
 use crate::keystore::{self, KeyStoreError};
 use crate::ledger::Ledger;
+use crate::notifier::{Notifier, NotifierConfig};
+use crate::outbound::OutboundSetupError;
 use crate::stripe_api::{StripeApi, StripeSetupError};
 use crate::unapplied::Unapplied;
 
@@ -20,6 +22,8 @@ pub enum SetupError {
     KeyStore(#[from] KeyStoreError),
     #[error(transparent)]
     Stripe(#[from] StripeSetupError),
+    #[error(transparent)]
+    Outbound(#[from] OutboundSetupError),
 }
 
 /// Every AWS call gives up after this, well under the 30 s function timeout, so a hung call
@@ -89,6 +93,14 @@ pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, Setu
         mode: config.mode,
         concurrency: config.concurrency,
     })
+}
+
+/// The notifier, with the key set it opens bundles with: the Lambda binary's and `payhook dev
+/// notify`'s.
+pub async fn notifier(config: &NotifierConfig, aws: &SdkConfig) -> Result<Notifier, SetupError> {
+    let secrets = aws_sdk_secretsmanager::Client::new(aws);
+    let keys = keystore::load_keyset(&secrets, &config.keyset_secret_id).await?;
+    Ok(Notifier::new(config, aws, keys)?)
 }
 
 /// JSON lines on stdout, as CloudWatch Logs expects; `RUST_LOG` filters (default `info`).

@@ -227,7 +227,7 @@ impl StripeApi {
             .http
             .request(request)
             .await
-            .map_err(|e| transport(describe_hyper_error(&e)))?;
+            .map_err(|e| transport(crate::error::with_causes(&e)))?;
         let status = response.status().as_u16();
         let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
             .collect()
@@ -257,18 +257,6 @@ pub struct EventPage {
 }
 
 const USER_AGENT: &str = concat!("payhook/", env!("CARGO_PKG_VERSION"));
-
-/// hyper's Display says only "client error (Connect)"; the causes say what happened.
-fn describe_hyper_error(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
 
 /// Stripe's error body: `{"error": {"type": ..., "message": ...}}`.
 #[derive(Deserialize)]

@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::clock;
 use crate::error::Reason;
 use crate::ledger::{LedgerError, classify_other};
+use crate::subscriber_items::{self, ReadError};
 
 /// Table layout, shared with the template and the tests.
 pub mod schema {
@@ -115,44 +116,15 @@ impl Unapplied {
 
     /// Every kept item, or one subscriber's.
     pub async fn list(&self, subscriber: Option<&str>) -> Result<Vec<UnappliedItem>, LedgerError> {
-        let mut items = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = match subscriber {
-                Some(sub) => {
-                    let out = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .key_condition_expression("#s = :s")
-                        .expression_attribute_names("#s", schema::SUBSCRIBER)
-                        .expression_attribute_values(":s", AttributeValue::S(sub.to_string()))
-                        .set_exclusive_start_key(start.take())
-                        .consistent_read(true)
-                        .send()
-                        .await
-                        .map_err(|e| classify_other("the unapplied list", e))?;
-                    (out.items().to_vec(), out.last_evaluated_key().cloned())
-                }
-                None => {
-                    let out = self
-                        .client
-                        .scan()
-                        .table_name(&self.table)
-                        .set_exclusive_start_key(start.take())
-                        .consistent_read(true)
-                        .send()
-                        .await
-                        .map_err(|e| classify_other("the unapplied list", e))?;
-                    (out.items().to_vec(), out.last_evaluated_key().cloned())
-                }
-            };
-            items.extend(page.0.iter().map(item));
-            match page.1 {
-                Some(next) => start = Some(next),
-                None => return Ok(items),
-            }
-        }
+        let what = "the unapplied list";
+        let items =
+            subscriber_items::read(&self.client, &self.table, schema::SUBSCRIBER, subscriber)
+                .await
+                .map_err(|e| match e {
+                    ReadError::Query(e) => classify_other(what, e),
+                    ReadError::Scan(e) => classify_other(what, e),
+                })?;
+        Ok(items.iter().map(item).collect())
     }
 
     pub async fn get(

@@ -4,17 +4,15 @@
 use std::time::{Duration, Instant};
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use payhook::notifier::{Notifier, NotifierConfig};
-use payhook::{batch, clock, keystore, setup};
+use payhook::notifier::NotifierConfig;
+use payhook::{batch, clock, setup};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     setup::init_tracing();
     let config = NotifierConfig::from_env()?;
     let aws = setup::aws_config(None).await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
-    let keys = keystore::load_keyset(&secrets, &config.keyset_secret_id).await?;
-    let notifier = Notifier::new(&config, &aws, keys)?;
+    let notifier = setup::notifier(&config, &aws).await?;
     let notifier = &notifier;
     run(service_fn(
         move |tick: LambdaEvent<serde_json::Value>| async move {

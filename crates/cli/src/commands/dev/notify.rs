@@ -1,7 +1,6 @@
 //! `payhook dev notify`: one pass of the notifier against the local stack.
 
-use payhook::keystore;
-use payhook::notifier::{Notifier, NotifierConfig};
+use payhook::notifier::NotifierConfig;
 
 use crate::commands::Context;
 use crate::failure::{Failure, Result};
@@ -21,14 +20,9 @@ impl Args {
         let config =
             NotifierConfig::from_env().map_err(|e| Failure::usage("the environment", e))?;
         let aws = context.aws().await;
-        let keys = keystore::load_keyset(
-            &aws_sdk_secretsmanager::Client::new(&aws),
-            &config.keyset_secret_id,
-        )
-        .await
-        .map_err(|e| Failure::failed("loading the key set", e))?;
-        let notifier =
-            Notifier::new(&config, &aws, keys).map_err(|e| Failure::failed("the notifier", e))?;
+        let notifier = payhook::setup::notifier(&config, &aws)
+            .await
+            .map_err(|e| Failure::failed("starting the notifier", e))?;
         let now = payhook::clock::now_ms() + self.later_secs * 1000;
         let s = notifier.run_due(now, None).await;
         println!(
