@@ -25,6 +25,23 @@ pub async fn aws_config_for(endpoint: &str) -> SdkConfig {
         .await
 }
 
+fn attr(
+    name: &str,
+    kind: ScalarAttributeType,
+) -> Result<AttributeDefinition, aws_sdk_dynamodb::error::BuildError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(kind)
+        .build()
+}
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, aws_sdk_dynamodb::error::BuildError> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+}
+
 /// The tables the template creates, by name.
 pub struct Tables<'a> {
     pub payments: &'a str,
@@ -35,18 +52,7 @@ pub struct Tables<'a> {
 /// Creates the payments, idempotency and unapplied tables as the template does (on-demand).
 pub async fn create_tables(aws: &SdkConfig, tables: &Tables<'_>) -> Result<(), BoxError> {
     let db = aws_sdk_dynamodb::Client::new(aws);
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-    };
+    let attr = |name: &str| attr(name, ScalarAttributeType::S);
     db.create_table()
         .table_name(tables.payments)
         .billing_mode(BillingMode::PayPerRequest)
@@ -81,18 +87,6 @@ pub async fn create_notifications_table(aws: &SdkConfig, name: &str) -> Result<(
     use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, Projection, ProjectionType};
     use payhook::notification::schema as n;
     let db = aws_sdk_dynamodb::Client::new(aws);
-    let attr = |name: &str, kind: ScalarAttributeType| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(kind)
-            .build()
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-    };
     db.create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)

@@ -12,6 +12,7 @@ use payhook_testkit::emulators;
 use payhook_testkit::logs::Logs;
 use payhook_testkit::receiver::{Received, Receiver};
 use payhook_testkit::stack::*;
+use zeroize::Zeroizing;
 
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
@@ -102,6 +103,17 @@ impl Setup {
             .await
             .expect("read the notification DLQ")
     }
+}
+
+/// A local receiver answering 500 to its first `fail_first` requests, a new notification
+/// secret, and acme's bundle notifying that receiver with it.
+async fn endpoint(stack: &Stack, fail_first: usize) -> (Receiver, Zeroizing<String>, String) {
+    let receiver = Receiver::start(fail_first).await;
+    let secret = notification::generate_secret();
+    let bundle = stack
+        .keys
+        .seal_notifying(SUBSCRIBER, &[WHSEC], API_KEY, &receiver.url, &secret);
+    (receiver, secret, bundle)
 }
 
 /// A `payment_intent.succeeded` of `pi` delivered with `bundle` and handled: credited.
@@ -269,11 +281,7 @@ async fn a_credit_is_notified_signed_and_retried_until_the_receiver_takes_it() {
 #[tokio::test]
 async fn after_the_last_retry_the_notification_is_dead_lettered_with_its_reason() {
     let stack = Stack::new().await;
-    let receiver = Receiver::start(usize::MAX).await;
-    let secret = notification::generate_secret();
-    let bundle = stack
-        .keys
-        .seal_notifying(SUBSCRIBER, &[WHSEC], API_KEY, &receiver.url, &secret);
+    let (receiver, _, bundle) = endpoint(&stack, usize::MAX).await;
     // The schedule compressed: +1 min, then every 2 min, for 5 min.
     let setup = notifier(
         &stack,
@@ -358,11 +366,7 @@ async fn after_the_last_retry_the_notification_is_dead_lettered_with_its_reason(
 #[tokio::test]
 async fn a_crash_right_after_the_credit_still_notifies() {
     let stack = Stack::new().await;
-    let receiver = Receiver::start(0).await;
-    let secret = notification::generate_secret();
-    let bundle = stack
-        .keys
-        .seal_notifying(SUBSCRIBER, &[WHSEC], API_KEY, &receiver.url, &secret);
+    let (receiver, secret, bundle) = endpoint(&stack, 0).await;
     let setup = notifier(&stack, &[]).await;
     setup.publish(&stack, SUBSCRIBER, &bundle).await;
     let pi = stack.intent("order-crash-1", 1500).await;
@@ -492,19 +496,7 @@ async fn a_subscriber_without_an_endpoint_is_not_notified() {
     let stack = Stack::new().await;
     let setup = notifier(&stack, &[]).await;
     let pi = stack.intent("order-quiet-1", 300).await;
-    let r = stack
-        .consumer
-        .handle(sqs_event(vec![
-            good(
-                &stack,
-                "m-quiet",
-                &sample_body("payment_intent.succeeded", &pi),
-            )
-            .sqs(),
-        ]))
-        .await
-        .expect("batch");
-    assert!(failed_ids(&r).is_empty());
+    deliver(&stack, &stack.bundle, "m-quiet", &pi).await;
     assert_eq!(
         stack
             .record(SUBSCRIBER, "order-quiet-1")
@@ -537,11 +529,7 @@ async fn a_subscriber_without_an_endpoint_is_not_notified() {
 #[tokio::test]
 async fn when_the_dlq_refuses_only_the_move_is_retried_and_the_run_fails() {
     let stack = Stack::new().await;
-    let receiver = Receiver::start(usize::MAX).await;
-    let secret = notification::generate_secret();
-    let bundle = stack
-        .keys
-        .seal_notifying(SUBSCRIBER, &[WHSEC], API_KEY, &receiver.url, &secret);
+    let (receiver, _, bundle) = endpoint(&stack, usize::MAX).await;
     let missing_dlq = format!(
         "{}/000000000000/no-such-queue",
         required_env("AWS_ENDPOINT_URL")
@@ -602,11 +590,7 @@ async fn when_the_dlq_refuses_only_the_move_is_retried_and_the_run_fails() {
 #[tokio::test]
 async fn two_notifiers_at_once_send_a_notification_once() {
     let stack = Stack::new().await;
-    let receiver = Receiver::start(0).await;
-    let secret = notification::generate_secret();
-    let bundle = stack
-        .keys
-        .seal_notifying(SUBSCRIBER, &[WHSEC], API_KEY, &receiver.url, &secret);
+    let (receiver, _, bundle) = endpoint(&stack, 0).await;
     let (a, b) = (notifier(&stack, &[]).await, notifier(&stack, &[]).await);
     a.publish(&stack, SUBSCRIBER, &bundle).await;
     for i in 0..6 {
