@@ -215,6 +215,15 @@ async fn forged_bundles_mixed_modes_and_injected_headers_are_refused() {
         stack.record(SUBSCRIBER, target).await.is_none(),
         "nothing credited"
     );
+    // Nor is any subscriber owed a notification: none is written without a credit.
+    let owed = payhook::notification::Notifications::new(
+        aws_sdk_dynamodb::Client::new(&stack.aws),
+        stack.config.notifications_table.clone().expect("table"),
+    )
+    .list(None, None)
+    .await
+    .expect("list notifications");
+    assert!(owed.is_empty(), "{owed:?}");
     let text = logs.text();
     assert_eq!(
         logs.outcomes()
