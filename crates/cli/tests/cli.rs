@@ -1173,7 +1173,7 @@ async fn notifications_are_listed_with_their_attempts_and_resent() {
         _ => None,
     })
     .unwrap();
-    let notifier = Notifier::new(&config, &stack.aws, stack.keys.key_set()).unwrap();
+    let notifier = Notifier::new(&config, &stack.aws, stack.keys.ring()).unwrap();
     let t0 = now_ms();
     notifier.run_due(t0, None).await;
     notifier.run_due(t0 + 10 * 60_000, None).await;

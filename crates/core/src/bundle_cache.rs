@@ -3,7 +3,8 @@
 //! Every message of a subscriber carries the same sealed bundle, and opening it costs an X25519
 //! scalar multiplication; the cache makes the warm path a hash lookup. It is keyed by the exact
 //! sealed text, so only a byte-identical bundle hits, and bounded (least recently used goes
-//! first). An evicted bundle's secrets are zeroized when its last user lets go of it
+//! first). An entry counts only under the key set that opened it: after a key set reload that
+//! removed a key or an issuer, its bundles are opened (and refused) again. An evicted bundle's secrets are zeroized when its last user lets go of it
 //! (`SecretString` zeroizes on drop). Failures are not cached: bundles come from operator
 //! configuration, so there is no stream of bad ones to absorb.
 
@@ -16,8 +17,11 @@ use crate::sealed::{Bundle, BundleError, KeySet};
 
 pub const DEFAULT_CAPACITY: usize = 1024;
 
+/// An opened bundle and the fingerprint of the key set that opened it.
+type Entry = ([u8; 32], Arc<Bundle>);
+
 pub struct BundleCache {
-    opened: Mutex<LruCache<Box<str>, Arc<Bundle>>>,
+    opened: Mutex<LruCache<Box<str>, Entry>>,
 }
 
 impl BundleCache {
@@ -29,13 +33,17 @@ impl BundleCache {
     }
 
     pub fn open(&self, keys: &KeySet, sealed: &str) -> Result<Arc<Bundle>, BundleError> {
-        if let Some(hit) = self.lock().get(sealed) {
+        let fingerprint = keys.fingerprint();
+        if let Some((opened_by, hit)) = self.lock().get(sealed)
+            && *opened_by == fingerprint
+        {
             return Ok(Arc::clone(hit));
         }
         // Opened outside the lock: concurrent first openings may both do the work, and the
         // second insert simply replaces the first.
         let bundle = Arc::new(keys.open(sealed)?);
-        self.lock().put(sealed.into(), Arc::clone(&bundle));
+        self.lock()
+            .put(sealed.into(), (fingerprint, Arc::clone(&bundle)));
         Ok(bundle)
     }
 
@@ -47,7 +55,7 @@ impl BundleCache {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Box<str>, Arc<Bundle>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Box<str>, Entry>> {
         // A panic elsewhere while holding the lock leaves a usable cache.
         self.opened.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -113,6 +121,27 @@ mod tests {
         // y was evicted: opening it again makes a new bundle.
         let y_again = cache.open(&keys, &y).unwrap();
         assert_eq!(y_again.subscriber, "y");
+    }
+
+    #[test]
+    fn a_bundle_opened_under_one_key_set_is_checked_again_under_another() {
+        let (public, doc) = KeySetDocument::generate("k", ISSUER.trust()).unwrap();
+        let json = doc.to_json().unwrap();
+        let keys = KeySet::from_json(&json).unwrap();
+        let cache = BundleCache::new(4);
+        let wire = seal(&public, "acme");
+        let first = cache.open(&keys, &wire).unwrap();
+        // The same document read again: the cached bundle stands.
+        let reread = KeySet::from_json(&json).unwrap();
+        assert!(Arc::ptr_eq(&first, &cache.open(&reread, &wire).unwrap()));
+        // The same consumer key, but the issuer that signed the bundle is no longer trusted.
+        let mut edited: serde_json::Value = serde_json::from_str(&json).unwrap();
+        edited["issuers"] = serde_json::json!([IssuerKey::generate("op-2").unwrap().trust()]);
+        let without_issuer = KeySet::from_json(&edited.to_string()).unwrap();
+        assert!(matches!(
+            cache.open(&without_issuer, &wire),
+            Err(BundleError::UnknownIssuer(_))
+        ));
     }
 
     #[test]

@@ -4,12 +4,13 @@
 
 use aws_sdk_ssm::error::DisplayErrorContext;
 
-use crate::sealed::{Bundle, KeySet};
+use crate::keyring::KeyRing;
+use crate::sealed::Bundle;
 
 /// Reads, opens and checks the subscriber's bundle; the error names the parameter and why.
 pub async fn read(
     ssm: &aws_sdk_ssm::Client,
-    keys: &KeySet,
+    keys: &KeyRing,
     prefix: &str,
     subscriber: &str,
 ) -> Result<Bundle, String> {
@@ -26,6 +27,7 @@ pub async fn read(
         .ok_or_else(|| format!("{name} has no value"))?;
     let bundle = keys
         .open(sealed.trim())
+        .await
         .map_err(|e| format!("{name}: {e}"))?;
     bundle
         .ensure_subscriber(subscriber)

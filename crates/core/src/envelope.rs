@@ -10,7 +10,8 @@ use aws_lambda_events::event::sqs::SqsMessage;
 pub const ATTR_SUBSCRIBER: &str = "subscriber";
 /// The `Stripe-Signature` request header, verbatim.
 pub const ATTR_SIGNATURE: &str = "stripe-signature";
-/// When API Gateway received the request, epoch milliseconds (`$context.requestTimeEpoch`).
+/// When API Gateway received the request (`$context.requestTimeEpoch`): epoch seconds as an
+/// HTTP API writes it, or epoch milliseconds (a REST API, the consumer's own tools).
 pub const ATTR_RECEIVED_AT: &str = "received-at";
 /// The subscriber's sealed secrets: `<key id>.<base64 sealed box>` (see `sealed.rs`).
 pub const ATTR_SEALED_BUNDLE: &str = "sealed-bundle";
@@ -214,19 +215,32 @@ fn check_signature_header(header: &str) -> Result<(), EnvelopeError> {
     Ok(())
 }
 
-fn parse_received_at(raw: &str, now_ms: i64) -> Result<i64, EnvelopeError> {
+/// Below this a receive time is epoch seconds (until the year 5138), at or above it epoch
+/// milliseconds (from 1973): the two units cannot be confused for any time API Gateway writes.
+pub const SECONDS_BELOW: i64 = 100_000_000_000;
+
+/// The receive time in epoch milliseconds, whichever unit the route wrote. AWS documents
+/// `$context.requestTimeEpoch` in milliseconds for REST APIs and gives no unit for HTTP APIs,
+/// whose mapping writes seconds by every account found (README: AWS behaviours relied on).
+pub fn parse_received_at(raw: &str, now_ms: i64) -> Result<i64, EnvelopeError> {
     let malformed = |why| EnvelopeError::MalformedAttribute {
         attribute: ATTR_RECEIVED_AT,
         why,
     };
-    let ms: i64 = raw
+    let value: i64 = raw
         .trim()
         .parse()
-        .map_err(|_| malformed("not a whole number of epoch milliseconds"))?;
-    // 2001-09-09 .. 2286-11-20 in ms: catches seconds passed where milliseconds are expected.
-    if !(1_000_000_000_000..10_000_000_000_000).contains(&ms) {
-        return Err(malformed("not epoch milliseconds (out of range)"));
-    }
+        .map_err(|_| malformed("not a whole number of epoch seconds or milliseconds"))?;
+    // 2001-09-09 .. 5138 in seconds, 2001-09-09 .. 2286-11-20 in milliseconds.
+    let ms = match value {
+        1_000_000_000..SECONDS_BELOW => value * 1000,
+        1_000_000_000_000..10_000_000_000_000 => value,
+        _ => {
+            return Err(malformed(
+                "not epoch seconds or milliseconds (out of range)",
+            ));
+        }
+    };
     if ms > now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
         return Err(malformed("more than 5 minutes in the future"));
     }
@@ -307,8 +321,34 @@ mod tests {
     }
 
     #[test]
-    fn received_at_must_be_epoch_milliseconds() {
-        for bad in ["soon", "1764000000", "-5", "1.5e12", ""] {
+    fn received_at_is_read_in_seconds_or_milliseconds_by_magnitude() {
+        // An HTTP API writes seconds, a REST API (and our tools) milliseconds: one instant.
+        for (raw, ms) in [
+            ("1764000000", 1_764_000_000_000),
+            ("1764000000123", 1_764_000_000_123),
+            (" 1764000000 ", 1_764_000_000_000),
+            ("1000000000", 1_000_000_000_000),
+            ("99999999999", 99_999_999_999_000),
+            ("1000000000000", 1_000_000_000_000),
+        ] {
+            assert_eq!(parse_received_at(raw, i64::MAX - 1), Ok(ms), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn received_at_outside_both_units_is_refused() {
+        // Between the ranges (1e11..1e12) neither unit names a time API Gateway could write.
+        for bad in [
+            "soon",
+            "-5",
+            "1.5e12",
+            "",
+            "999999999",
+            "100000000000",
+            "999999999999",
+            "10000000000000",
+            "1764000000.5",
+        ] {
             let mut m = message();
             m.message_attributes
                 .insert(ATTR_RECEIVED_AT.into(), attr_for(ATTR_RECEIVED_AT, bad));
@@ -445,6 +485,9 @@ mod tests {
             (NOW_MS + MAX_CLOCK_SKEW_MS, true),
             (NOW_MS + MAX_CLOCK_SKEW_MS + 1, false),
             (NOW_MS + 86_400_000, false),
+            // In seconds, the same bound.
+            ((NOW_MS + MAX_CLOCK_SKEW_MS) / 1000, true),
+            ((NOW_MS + MAX_CLOCK_SKEW_MS) / 1000 + 1, false),
         ] {
             let mut m = message();
             m.message_attributes.insert(

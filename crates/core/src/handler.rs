@@ -17,10 +17,10 @@ use crate::dead_lettering::DeadLetters;
 use crate::envelope::Delivery;
 use crate::error::{FailureClass, ProcessError, Reason};
 use crate::event::{self, Action, StripeEvent};
+use crate::keyring::KeyRing;
 use crate::known_credits::KnownCredits;
 use crate::ledger::{self, Applied, Credit, CreditedBy, Ledger};
 use crate::mode::Mode;
-use crate::sealed::KeySet;
 use crate::signature;
 use crate::stripe_api::StripeApi;
 use crate::telemetry;
@@ -28,7 +28,7 @@ use crate::unapplied::{Unapplied, UnappliedPayment};
 
 /// Everything a warm invocation reuses: keys, HTTP and SDK clients.
 pub struct Consumer {
-    pub keys: KeySet,
+    pub keys: KeyRing,
     pub bundles: BundleCache,
     pub stripe: StripeApi,
     pub ledger: Ledger,
@@ -331,7 +331,10 @@ impl Consumer {
         let delivery = Delivery::from_sqs(message_id, msg, clock::now_ms())?;
         notice.subscriber = Some(delivery.subscriber);
 
-        let bundle = self.bundles.open(&self.keys, delivery.sealed_bundle)?;
+        let bundle = self
+            .keys
+            .open_cached(&self.bundles, delivery.sealed_bundle)
+            .await?;
         bundle.ensure_subscriber(delivery.subscriber)?;
         let key_mode = self.key_mode(&bundle.stripe_api_key)?;
         signature::verify(

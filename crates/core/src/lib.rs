@@ -7,7 +7,9 @@
 //! - [`sealed`]: open the sealed bundle, check its issuer signature -> the subscriber's secrets
 //!   (redacted, zeroized); [`issuer`]: the operator's signing key that makes bundles
 //!   acceptable
-//! - [`bundle_cache`]: opened bundles kept for warm invocations (bounded, LRU);
+//! - [`keyring`]: the key set a warm function uses, re-read when a bundle names a key or
+//!   issuer it lacks and when it is older than five minutes (rotation without a redeploy);
+//!   [`bundle_cache`]: opened bundles kept for warm invocations (bounded, LRU);
 //!   [`bundle_parameter`]: a subscriber's bundle read from SSM by the scheduled functions
 //! - [`signature`]: verify `Stripe-Signature` against the receive time
 //! - [`event`]: Stripe event -> the PaymentIntent to look up, or ignore
@@ -37,6 +39,8 @@ pub mod sealed;
 pub mod issuer;
 
 pub mod bundle_cache;
+
+pub mod keyring;
 
 pub mod bundle_parameter;
 

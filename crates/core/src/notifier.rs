@@ -18,10 +18,10 @@ use secrecy::ExposeSecret;
 
 use crate::clock;
 use crate::config::ConfigError;
+use crate::keyring::KeyRing;
 use crate::mode::Mode;
 use crate::notification::{self, Attempt, Next, Notification, Notifications, Recorded, StoreError};
 use crate::outbound::{Outbound, OutboundError};
-use crate::sealed::KeySet;
 
 /// +10 min, +1 h, +3 h, +1 day after each failed attempt, the last repeating: daily.
 pub const DEFAULT_RETRY_SECS: [u64; 4] = [600, 3_600, 10_800, 86_400];
@@ -200,7 +200,7 @@ pub struct Notifier {
     pub store: Notifications,
     dynamodb: aws_sdk_dynamodb::Client,
     payments_table: String,
-    keys: KeySet,
+    keys: KeyRing,
     ssm: aws_sdk_ssm::Client,
     parameter_prefix: String,
     sqs: aws_sdk_sqs::Client,
@@ -214,7 +214,7 @@ impl Notifier {
     pub fn new(
         config: &NotifierConfig,
         aws: &aws_config::SdkConfig,
-        keys: KeySet,
+        keys: KeyRing,
     ) -> Result<Self, crate::outbound::OutboundSetupError> {
         let policy = if config.public_https_only {
             crate::outbound::Policy::PublicHttpsOnly

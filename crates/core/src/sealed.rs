@@ -29,6 +29,7 @@ use dryoc::classic::crypto_sign::crypto_sign_verify_detached;
 use dryoc::constants::{CRYPTO_BOX_SEALBYTES, CRYPTO_SIGN_BYTES};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use zeroize::Zeroizing;
 
 use crate::issuer::IssuerKey;
@@ -138,6 +139,9 @@ struct KeyPair {
 pub struct KeySet {
     keys: BTreeMap<String, KeyPair>,
     issuers: BTreeMap<String, [u8; 32]>,
+    /// SHA-256 of the document it was read from: two loads of one secret version are the same
+    /// key set, and a bundle opened under one stays valid under the other.
+    fingerprint: [u8; 32],
 }
 
 impl fmt::Debug for KeySet {
@@ -246,7 +250,17 @@ impl KeySet {
                 return Err(KeySetError::DuplicateKeyId(issuer.kid));
             }
         }
-        Ok(KeySet { keys, issuers })
+        let fingerprint = sha2::Sha256::digest(json.as_bytes()).into();
+        Ok(KeySet {
+            keys,
+            issuers,
+            fingerprint,
+        })
+    }
+
+    /// Identifies the document this key set was read from.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
     }
 
     /// The public key to seal to, by key id.

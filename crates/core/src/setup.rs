@@ -8,7 +8,8 @@ use crate::bundle_cache::BundleCache;
 use crate::config::Config;
 use crate::dead_lettering::DeadLetters;
 use crate::handler::Consumer;
-use crate::keystore::{self, KeyStoreError};
+use crate::keyring::KeyRing;
+use crate::keystore::KeyStoreError;
 use crate::ledger::Ledger;
 use crate::notifier::{Notifier, NotifierConfig};
 use crate::outbound::OutboundSetupError;
@@ -57,7 +58,7 @@ pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, Setu
         move || StripeApi::new(&base, timeout)
     });
     let secrets = aws_sdk_secretsmanager::Client::new(aws);
-    let keys = keystore::load_keyset(&secrets, &config.keyset_secret_id).await?;
+    let keys = KeyRing::load(secrets, &config.keyset_secret_id).await?;
     let stripe = stripe
         .await
         .map_err(|e| StripeSetupError(format!("building the client failed: {e}")))??;
@@ -99,7 +100,7 @@ pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, Setu
 /// notify`'s.
 pub async fn notifier(config: &NotifierConfig, aws: &SdkConfig) -> Result<Notifier, SetupError> {
     let secrets = aws_sdk_secretsmanager::Client::new(aws);
-    let keys = keystore::load_keyset(&secrets, &config.keyset_secret_id).await?;
+    let keys = KeyRing::load(secrets, &config.keyset_secret_id).await?;
     Ok(Notifier::new(config, aws, keys)?)
 }
 

@@ -109,7 +109,8 @@ impl Route {
                 .collect();
             (!values.is_empty()).then(|| values.join(","))
         };
-        let received_at_ms = payhook::clock::now_ms();
+        // What an HTTP API's `$context.requestTimeEpoch` holds: whole epoch seconds.
+        let request_time_epoch = payhook::clock::now_ms().div_euclid(1000);
         let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
             .collect()
             .await
@@ -137,9 +138,9 @@ impl Route {
         let Ok(body) = std::str::from_utf8(&body) else {
             return internal();
         };
-        let Ok(attributes) = self
-            .mapping
-            .render(&subscriber, &signature, received_at_ms, bundle)
+        let Ok(attributes) =
+            self.mapping
+                .render(&subscriber, &signature, request_time_epoch, bundle)
         else {
             return internal();
         };

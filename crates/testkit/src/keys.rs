@@ -2,6 +2,7 @@
 //! the way `payhook seal` seals them.
 
 use payhook::issuer::IssuerKey;
+use payhook::keyring::KeyRing;
 use payhook::sealed::{self, BundlePlaintext, KeySet, KeySetDocument};
 
 pub struct TestKeys {
@@ -30,6 +31,11 @@ impl TestKeys {
 
     pub fn key_set(&self) -> KeySet {
         KeySet::from_json(&self.keyset_json).expect("a key set this kit made")
+    }
+
+    /// The key set as a function holds it, never re-read.
+    pub fn ring(&self) -> KeyRing {
+        KeyRing::fixed(self.key_set())
     }
 
     /// A bundle for `subscriber`, signed by the issuer and sealed to the consumer key.

@@ -55,20 +55,22 @@ impl RouteMapping {
         &self.json_template
     }
 
-    /// The attributes API Gateway would send SQS for one request. An error where the spliced
+    /// The attributes API Gateway would send SQS for one request received at
+    /// `request_time_epoch`, spliced in as given: an HTTP API's `$context.requestTimeEpoch` is
+    /// epoch seconds (README: AWS behaviours relied on). An error where the spliced
     /// text is not JSON: API Gateway cannot send such a request on (it answers 500). Where a
     /// spliced value repeats a key, the last one stands, as in most JSON readers.
     pub fn render(
         &self,
         subscriber: &str,
         signature_header: &str,
-        request_time_ms: i64,
+        request_time_epoch: i64,
         sealed_bundle: &str,
     ) -> Result<Vec<RoutedAttribute>, BoxError> {
         // One pass, left to right, so a value spliced in is never scanned for placeholders.
         let mut out = String::with_capacity(self.json_template.len() + sealed_bundle.len());
         let mut rest = self.json_template.as_str();
-        let request_time = request_time_ms.to_string();
+        let request_time = request_time_epoch.to_string();
         let placeholders = [
             (BUNDLE_PLACEHOLDER, sealed_bundle),
             (SUBSCRIBER_PLACEHOLDER, subscriber),

@@ -50,6 +50,7 @@ impl Args {
         let bundle = consumer
             .keys
             .open(&value_or_file("--bundle", &self.bundle)?)
+            .await
             .map_err(|e| Failure::usage(what(), e))?;
         bundle
             .ensure_subscriber(&self.subscriber)

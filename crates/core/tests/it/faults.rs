@@ -36,7 +36,7 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
     // The same consumer with one dependency unreachable: its ledger on `ledger_aws`, its DLQ (if
     // any) behind `dead_letters`.
     let with = |ledger_aws: &aws_config::SdkConfig, dead_letters: Option<DeadLetters>| Consumer {
-        keys: stack.keys.key_set(),
+        keys: stack.keys.ring(),
         bundles: Default::default(),
         known_credits: Default::default(),
         unapplied: payhook::unapplied::Unapplied::new(

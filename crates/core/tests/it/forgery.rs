@@ -308,7 +308,7 @@ async fn the_routes_own_mapping_is_accepted_and_injected_headers_are_refused() {
     let header = payhook::signature::sign(WHSEC, now / 1000 - 1, body.as_bytes());
 
     let genuine = route
-        .render(SUBSCRIBER, &header, now, &stack.bundle)
+        .render(SUBSCRIBER, &header, now / 1000, &stack.bundle)
         .expect("Stripe's header splices into JSON");
     send_routed(&stack.aws, &queue, &body, &genuine, SUBSCRIBER)
         .await
@@ -333,7 +333,7 @@ async fn the_routes_own_mapping_is_accepted_and_injected_headers_are_refused() {
     ];
     let mut sent = 0;
     for (injected, _) in &injections {
-        match route.render(SUBSCRIBER, injected, now, &stack.bundle) {
+        match route.render(SUBSCRIBER, injected, now / 1000, &stack.bundle) {
             Ok(attrs) => {
                 send_routed(&stack.aws, &queue, &body, &attrs, SUBSCRIBER)
                     .await

@@ -148,4 +148,14 @@ async fn the_local_ingress_answers_what_api_gateway_would() {
         Some(stack.bundle.as_str())
     );
     assert_eq!(attrs["received-at"].data_type(), "Number");
+    // Whole epoch seconds, as an HTTP API's `$context.requestTimeEpoch` writes it.
+    let received_at: i64 = attrs["received-at"]
+        .string_value()
+        .and_then(|v| v.parse().ok())
+        .expect("a whole number");
+    assert!(
+        received_at < payhook::envelope::SECONDS_BELOW,
+        "{received_at} is not in seconds"
+    );
+    assert!((payhook::clock::now_ms() / 1000 - received_at).abs() < 60);
 }

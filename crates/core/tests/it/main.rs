@@ -10,6 +10,7 @@ mod fuzz;
 mod ingress;
 mod notifications;
 mod reconcile;
+mod rotation;
 mod samples;
 mod template;
 mod unapplied;

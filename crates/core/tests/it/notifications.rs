@@ -46,7 +46,7 @@ async fn notifier(stack: &Stack, env: &[(&str, &str)]) -> Setup {
     })
     .expect("notifier config");
     Setup {
-        notifier: Notifier::new(&config, &stack.aws, stack.keys.key_set()).expect("notifier"),
+        notifier: Notifier::new(&config, &stack.aws, stack.keys.ring()).expect("notifier"),
         prefix,
         dlq,
     }
