@@ -1247,3 +1247,153 @@ async fn notifications_are_listed_with_their_attempts_and_resent() {
     assert_eq!(no_table.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&no_table.stderr).contains("NOTIFICATIONS_TABLE"));
 }
+
+/// The README's rotation steps, run as written against the stack's key set secret while its
+/// consumer stays warm: a new consumer key, then a new issuer, each taken by the warm consumer
+/// at the first bundle that names it; deliveries sealed before the reseal keep crediting; the
+/// old key and issuer removed at the end are refused by a consumer starting after.
+#[tokio::test]
+async fn keyset_rotation_reaches_a_warm_consumer_and_loses_nothing_in_flight() {
+    let mut stack = Stack::new().await;
+    // Two rotations follow each other within seconds here; the re-read cooldown (which turns
+    // a bundle arriving within it into a retry) is the core rotation tests' subject.
+    stack.consumer.keys = payhook::keyring::KeyRing::load_with(
+        aws_sdk_secretsmanager::Client::new(&stack.aws),
+        &stack.config.keyset_secret_id,
+        payhook::keyring::MAX_AGE,
+        std::time::Duration::ZERO,
+    )
+    .await
+    .expect("key ring");
+    let dir = temp_dir("keyset");
+    let secret = stack.config.keyset_secret_id.clone();
+    let sm = [("KEYSET_SECRET_ID", secret.as_str())];
+    let old_issuer = dir.join("issuer.json");
+    std::fs::write(&old_issuer, stack.keys.issuer.to_json().unwrap()).unwrap();
+    let seal = |public: &str, kid: &str, issuer: &Path| {
+        ok(
+            &[
+                "seal",
+                "--subscriber",
+                SUBSCRIBER,
+                "--public-key",
+                public,
+                "--kid",
+                kid,
+                "--issuer-key-file",
+                issuer.to_str().unwrap(),
+                "--mode",
+                "test",
+            ],
+            &[
+                ("PAYHOOK_WEBHOOK_SECRETS", WHSEC),
+                ("PAYHOOK_STRIPE_API_KEY", API_KEY),
+            ],
+        )
+        .trim()
+        .to_string()
+    };
+    let deliver = |consumer: &'static str, payment: &'static str, bundle: String| {
+        let stack = &stack;
+        async move {
+            let pi = stack.intent(payment, 700).await;
+            let body = sample_body("payment_intent.succeeded", &pi);
+            let msg = Msg {
+                bundle: &bundle,
+                ..good(stack, payment, &body)
+            };
+            let event = delivery::sqs_event(vec![msg.sqs()]);
+            let r = match consumer {
+                "warm" => stack.consumer.handle(event).await,
+                _ => stack.second_consumer().await.handle(event).await,
+            };
+            assert!(failed_ids(&r.expect("batch")).is_empty());
+        }
+    };
+    deliver("warm", "kr-before", stack.bundle.clone()).await;
+
+    // 1. A new consumer key, generated inside the secret.
+    let added = ok(&["keyset", "add-key", "--kid", "2027-05"], &sm);
+    let new_public = public_key_of(&added);
+    let to_new_key = seal(&new_public, "2027-05", &old_issuer);
+    deliver("warm", "kr-new-key", to_new_key).await;
+
+    // 2. A new issuer; its private half stays with the operator.
+    let new_issuer = dir.join("issuer-2027-05.json");
+    let added = ok(
+        &[
+            "keyset",
+            "add-issuer",
+            "--issuer-kid",
+            "op-2027-05",
+            "--issuer-out",
+            new_issuer.to_str().unwrap(),
+        ],
+        &sm,
+    );
+    assert!(
+        added.contains("issuer=op-2027-05 issuer_public_key="),
+        "{added}"
+    );
+    let resealed = seal(&new_public, "2027-05", &new_issuer);
+    deliver("warm", "kr-new-issuer", resealed.clone()).await;
+    // In flight: sealed to the old key by the old issuer, still credited.
+    deliver("warm", "kr-in-flight", stack.bundle.clone()).await;
+
+    let shown = ok(&["keyset", "show"], &sm);
+    for kid in [
+        stack.keys.kid.as_str(),
+        "2027-05",
+        stack.keys.issuer.kid(),
+        "op-2027-05",
+    ] {
+        assert!(shown.contains(kid), "{kid} in {shown}");
+    }
+    assert!(!shown.contains("secret_key"), "{shown}");
+
+    // 3. Once no message sealed to the old key or signed by the old issuer can remain.
+    ok(&["keyset", "remove", "--kid", &stack.keys.kid], &sm);
+    ok(&["keyset", "remove", "--kid", stack.keys.issuer.kid()], &sm);
+    let refused = payhook(&["keyset", "remove", "--kid", "2027-05"], &sm);
+    assert_eq!(refused.status.code(), Some(2), "the last key stays");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("last consumer key"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    deliver("cold", "kr-after", resealed).await;
+    let pi = stack.intent("kr-old-after", 700).await;
+    let body = sample_body("payment_intent.succeeded", &pi);
+    let r = stack
+        .second_consumer()
+        .await
+        .handle(delivery::sqs_event(vec![
+            good(&stack, "kr-old-after", &body).sqs(),
+        ]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&r).is_empty());
+    let reasons: Vec<String> = stack
+        .dead_letters()
+        .await
+        .into_iter()
+        .map(|(_, a)| a["failure-reason"].clone())
+        .collect();
+    assert_eq!(reasons, ["unopenable_bundle"]);
+
+    for payment in [
+        "kr-before",
+        "kr-new-key",
+        "kr-new-issuer",
+        "kr-in-flight",
+        "kr-after",
+    ] {
+        assert_eq!(
+            stack.record(SUBSCRIBER, payment).await.expect(payment)["paid"],
+            1,
+            "{payment}"
+        );
+    }
+    assert!(stack.record(SUBSCRIBER, "kr-old-after").await.is_none());
+    let _ = std::fs::remove_dir_all(dir);
+}

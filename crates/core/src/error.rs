@@ -3,6 +3,7 @@
 
 use crate::envelope::EnvelopeError;
 use crate::event::EventError;
+use crate::keyring::OpenError;
 use crate::ledger::LedgerError;
 use crate::mode::{self, Mode};
 use crate::sealed::BundleError;
@@ -32,6 +33,10 @@ pub enum ProcessError {
     Envelope(#[from] EnvelopeError),
     #[error(transparent)]
     Bundle(#[from] BundleError),
+    /// The bundle names a key or issuer the loaded key set lacks and the set could not be
+    /// re-read for it yet.
+    #[error("{0}")]
+    KeySetNotRechecked(String),
     #[error(transparent)]
     Signature(#[from] SignatureError),
     #[error(transparent)]
@@ -69,9 +74,19 @@ pub enum ProcessError {
     Ledger(#[from] LedgerError),
 }
 
+impl From<OpenError> for ProcessError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Bundle(e) => ProcessError::Bundle(e),
+            e @ OpenError::NotRechecked(..) => ProcessError::KeySetNotRechecked(e.to_string()),
+        }
+    }
+}
+
 impl ProcessError {
     pub fn class(&self) -> FailureClass {
         let transient = match self {
+            ProcessError::KeySetNotRechecked(_) => true,
             ProcessError::Stripe(e) => e.is_transient(),
             ProcessError::Ledger(e) => e.is_transient(),
             _ => false,
@@ -95,6 +110,7 @@ impl ProcessError {
             ProcessError::Bundle(BundleError::UnknownIssuer(_)) => Reason::UnknownIssuer,
             ProcessError::Bundle(BundleError::BadIssuerSignature(_)) => Reason::BadBundleSignature,
             ProcessError::Bundle(_) => Reason::UnopenableBundle,
+            ProcessError::KeySetNotRechecked(_) => Reason::KeySetNotRechecked,
             ProcessError::Signature(SignatureError::OutsideTolerance { .. }) => {
                 Reason::ExpiredSignature
             }
@@ -150,6 +166,7 @@ macro_rules! reasons {
 reasons! {
     MalformedEnvelope => "malformed_envelope",
     UnopenableBundle => "unopenable_bundle",
+    KeySetNotRechecked => "keyset_not_rechecked",
     UnsupportedBundleVersion => "unsupported_bundle_version",
     UnsignedBundle => "unsigned_bundle",
     UnknownIssuer => "unknown_issuer",

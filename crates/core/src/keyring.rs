@@ -6,7 +6,10 @@
 //! Manager secret:
 //! - when a bundle names a key id or an issuer the loaded set lacks (a bundle sealed to a key
 //!   added since), at most once per [`RELOAD_COOLDOWN`], so a stream of bundles with made-up
-//!   key ids costs one `GetSecretValue` per cooldown, not one per message;
+//!   key ids costs one `GetSecretValue` per cooldown, not one per message. Such a bundle is
+//!   refused for good only once a re-read made for it (or after it) still lacks the key;
+//!   until then it is [`OpenError::NotRechecked`], a transient failure, so a second rotation
+//!   within the cooldown loses no message;
 //! - when the loaded copy is older than [`MAX_AGE`], so a removed key or issuer stops opening
 //!   bundles within that bound.
 //!
@@ -24,6 +27,17 @@ use crate::sealed::{Bundle, BundleError, KeySet};
 pub const MAX_AGE: Duration = Duration::from_secs(300);
 /// Least time between two re-reads asked for by unknown key ids or issuers.
 pub const RELOAD_COOLDOWN: Duration = Duration::from_secs(30);
+
+/// Why a bundle did not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The bundle names a key id or issuer the loaded key set lacks, and the set could not be
+    /// re-read for it now: worth trying again.
+    #[error("{0}; the key set could not be re-read for it now ({1})")]
+    NotRechecked(BundleError, &'static str),
+}
 
 pub struct KeyRing {
     current: RwLock<Arc<KeySet>>,
@@ -44,6 +58,15 @@ struct Timing {
     last_attempt: Instant,
     /// The last read an unknown key id or issuer asked for.
     last_unknown: Option<Instant>,
+}
+
+/// Whether the key set handed back reflects the secret as it is now.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Checked {
+    /// Read for this ask, or by another caller after the ask's snapshot.
+    Now,
+    /// Not read: within the cooldown, or the read failed (the reason).
+    Not(&'static str),
 }
 
 /// Why a re-read is asked for.
@@ -109,47 +132,48 @@ impl KeyRing {
         &self,
         cache: &BundleCache,
         sealed: &str,
-    ) -> Result<Arc<Bundle>, BundleError> {
-        let keys = self.reload_if(Ask::Age).await;
+    ) -> Result<Arc<Bundle>, OpenError> {
+        let (keys, _) = self.reload_if(Ask::Age).await;
         match cache.open(&keys, sealed) {
             Err(BundleError::UnknownKey(_) | BundleError::UnknownIssuer(_)) => {
-                let reloaded = self.reload_if(Ask::Unknown).await;
-                cache.open(&reloaded, sealed)
+                let (reloaded, checked) = self.reload_if(Ask::Unknown).await;
+                rechecked(cache.open(&reloaded, sealed), checked)
             }
-            opened => opened,
+            opened => Ok(opened?),
         }
     }
 
     /// The same without a cache (the scheduled functions open a few bundles per run).
-    pub async fn open(&self, sealed: &str) -> Result<Bundle, BundleError> {
-        let keys = self.reload_if(Ask::Age).await;
+    pub async fn open(&self, sealed: &str) -> Result<Bundle, OpenError> {
+        let (keys, _) = self.reload_if(Ask::Age).await;
         match keys.open(sealed) {
             Err(BundleError::UnknownKey(_) | BundleError::UnknownIssuer(_)) => {
-                self.reload_if(Ask::Unknown).await.open(sealed)
+                let (reloaded, checked) = self.reload_if(Ask::Unknown).await;
+                rechecked(reloaded.open(sealed), checked)
             }
-            opened => opened,
+            opened => Ok(opened?),
         }
     }
 
     /// Re-reads the secret if `ask` calls for it now, and returns the key set to use. Callers
     /// that waited while another re-read ran use its result instead of reading again.
-    async fn reload_if(&self, ask: Ask) -> Arc<KeySet> {
+    async fn reload_if(&self, ask: Ask) -> (Arc<KeySet>, Checked) {
         let seen = self.current();
         let Some(source) = &self.source else {
-            return seen;
+            return (seen, Checked::Now);
         };
         if let Ask::Age = ask {
             // The common case, without waiting on the lock: fresh enough.
             if let Ok(timing) = source.timing.try_lock()
                 && timing.loaded_at.elapsed() < source.max_age
             {
-                return seen;
+                return (seen, Checked::Now);
             }
         }
         let mut timing = source.timing.lock().await;
         let now = self.current();
         if now.fingerprint() != seen.fingerprint() {
-            return now;
+            return (now, Checked::Now);
         }
         let due = match ask {
             Ask::Age => {
@@ -161,7 +185,10 @@ impl KeyRing {
                 .is_none_or(|at| at.elapsed() >= source.cooldown),
         };
         if !due {
-            return now;
+            return (
+                now,
+                Checked::Not("it was re-read less than the cooldown ago"),
+            );
         }
         timing.last_attempt = Instant::now();
         if let Ask::Unknown = ask {
@@ -179,15 +206,27 @@ impl KeyRing {
                     );
                 }
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&keys);
-                keys
+                (keys, Checked::Now)
             }
             Err(e) => {
                 tracing::warn!(
                     error = %e,
                     "could not re-read the key set; the loaded one stays in use"
                 );
-                now
+                (now, Checked::Not("reading the secret failed"))
             }
         }
+    }
+}
+
+/// A bundle still naming an unknown key or issuer is refused for good only if the key set was
+/// read for it.
+fn rechecked<T>(opened: Result<T, BundleError>, checked: Checked) -> Result<T, OpenError> {
+    match (opened, checked) {
+        (
+            Err(e @ (BundleError::UnknownKey(_) | BundleError::UnknownIssuer(_))),
+            Checked::Not(why),
+        ) => Err(OpenError::NotRechecked(e, why)),
+        (opened, _) => Ok(opened?),
     }
 }

@@ -180,6 +180,74 @@ impl KeySetDocument {
     pub fn to_json(&self) -> Result<String, SealError> {
         serde_json::to_string_pretty(self).map_err(|e| SealError::Crypto(e.to_string()))
     }
+
+    /// Whether a consumer key or an issuer already has this id (the two share one namespace,
+    /// so an operator's `--kid` names one thing).
+    fn holds(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid == kid) || self.issuers.iter().any(|i| i.kid == kid)
+    }
+
+    /// Adds a new consumer key: bundles sealed to it open once the set is stored. Returns the
+    /// public key to seal to.
+    pub fn add_key(&mut self, kid: &str) -> Result<[u8; 32], KeySetEditError> {
+        if self.holds(kid) {
+            return Err(KeySetEditError::Taken(kid.to_string()));
+        }
+        let (public, key) = generate_key(kid).map_err(KeySetEditError::Seal)?;
+        // A version 1 key set predates issuers: editing it writes the current version.
+        self.version = KEYSET_VERSION;
+        self.keys.push(key);
+        Ok(public)
+    }
+
+    /// Trusts a new issuer: bundles it signs open once the set is stored.
+    pub fn add_issuer(&mut self, issuer: IssuerDocument) -> Result<(), KeySetEditError> {
+        if self.holds(&issuer.kid) {
+            return Err(KeySetEditError::Taken(issuer.kid));
+        }
+        self.version = KEYSET_VERSION;
+        self.issuers.push(issuer);
+        Ok(())
+    }
+
+    /// Removes a consumer key or an issuer; refuses to remove the last of either, which would
+    /// leave a key set no function can load.
+    pub fn remove(&mut self, kid: &str) -> Result<Removed, KeySetEditError> {
+        if let Some(at) = self.keys.iter().position(|k| k.kid == kid) {
+            if self.keys.len() == 1 {
+                return Err(KeySetEditError::Last("consumer key", kid.to_string()));
+            }
+            self.keys.remove(at);
+            return Ok(Removed::Key);
+        }
+        if let Some(at) = self.issuers.iter().position(|i| i.kid == kid) {
+            if self.issuers.len() == 1 {
+                return Err(KeySetEditError::Last("issuer", kid.to_string()));
+            }
+            self.issuers.remove(at);
+            return Ok(Removed::Issuer);
+        }
+        Err(KeySetEditError::NotHeld(kid.to_string()))
+    }
+}
+
+/// What [`KeySetDocument::remove`] took out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    Key,
+    Issuer,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeySetEditError {
+    #[error("the key set already holds key id {0:?}")]
+    Taken(String),
+    #[error("the key set holds no consumer key or issuer {0:?}")]
+    NotHeld(String),
+    #[error("{1:?} is the key set's last {0}; add its successor first")]
+    Last(&'static str, String),
+    #[error(transparent)]
+    Seal(SealError),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -503,6 +571,15 @@ pub fn generate_key(kid: &str) -> Result<([u8; 32], KeyDocument), SealError> {
             secret_key: SecretString::from(B64.encode(*secret)),
         },
     ))
+}
+
+/// The public half of a key set entry, to seal to; `None` if its secret is not 32 bytes.
+pub fn public_key_of(key: &KeyDocument) -> Option<[u8; 32]> {
+    let raw = Zeroizing::new(B64.decode(key.secret_key.expose_secret()).ok()?);
+    let secret: Zeroizing<[u8; 32]> = Zeroizing::new(raw.as_slice().try_into().ok()?);
+    let mut public = [0u8; 32];
+    crypto_scalarmult_base(&mut public, &secret);
+    Some(public)
 }
 
 /// Base64 of a public key, the form operators pass around.

@@ -8,6 +8,7 @@ use crate::failure::Result;
 pub mod dev;
 pub mod dlq;
 pub mod keygen;
+pub mod keyset;
 pub mod notifications;
 pub mod open;
 pub mod reconcile;
@@ -48,6 +49,10 @@ impl Context {
 #[derive(Subcommand)]
 pub enum Command {
     Keygen(keygen::Args),
+    /// The consumer's key set in its Secrets Manager secret: put, show, add a key or an
+    /// issuer, remove one (rotation without a redeploy).
+    #[command(subcommand)]
+    Keyset(keyset::Command),
     Seal(seal::Args),
     Open(open::Args),
     Reconcile(reconcile::Args),
@@ -70,6 +75,7 @@ impl Cli {
         let context = &self.context;
         match self.command {
             Command::Keygen(args) => args.run(),
+            Command::Keyset(command) => command.run(context).await,
             Command::Seal(args) => args.run(),
             Command::Open(args) => args.run(),
             Command::Reconcile(args) => args.run(context).await,

@@ -9,6 +9,7 @@ use payhook::issuer::IssuerKey;
 use payhook::keyring::KeyRing;
 use payhook::sealed::{self, BundlePlaintext, KeySetDocument};
 use payhook_testkit::delivery::sqs_event;
+use payhook_testkit::logs::Logs;
 use payhook_testkit::stack::*;
 
 const GET_SECRET: &str = "secretsmanager.GetSecretValue";
@@ -98,25 +99,53 @@ async fn a_warm_consumer_takes_a_new_key_and_issuer_with_one_read_and_made_up_on
         );
     }
 
-    // Bundles naming key ids no key set holds: dead-lettered, and within the cooldown they
-    // cost no read of the secret however many arrive.
+    // Bundles naming a key id no key set holds, within the cooldown: no read of the secret
+    // however many arrive, and each is retried (a second rotation may have added the key).
     let (stranger_public, _) = sealed::generate_key("nobody").expect("key");
     let made_up = seal_with(&stranger_public, "nobody", &new_issuer);
+    let (logs, _guard) = Logs::capture();
     for n in 0..5 {
-        assert!(
-            deliver(&stack, &format!("rot-made-up-{n}"), &made_up)
-                .await
-                .is_empty()
-        );
+        let id = format!("rot-made-up-{n}");
+        assert_eq!(deliver(&stack, &id, &made_up).await, [id]);
     }
     assert_eq!(
         aws.requests(GET_SECRET),
         2,
         "unknown key ids within the cooldown read nothing"
     );
+    let notices = logs.notices();
+    assert_eq!(notices.len(), 5);
+    for notice in notices {
+        assert_eq!(notice["outcome"], "retry", "{notice}");
+        assert_eq!(notice["reason"], "keyset_not_rechecked", "{notice}");
+    }
+    assert!(stack.dead_letters().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_bundle_still_naming_an_unknown_key_after_a_re_read_is_dead_lettered() {
+    let mut stack = Stack::new().await;
+    stack.consumer.keys = KeyRing::load_with(
+        aws_sdk_secretsmanager::Client::new(&stack.aws),
+        &stack.config.keyset_secret_id,
+        payhook::keyring::MAX_AGE,
+        Duration::ZERO,
+    )
+    .await
+    .expect("key ring");
+    let (stranger_public, _) = sealed::generate_key("nobody").expect("key");
+    let made_up = seal_with(&stranger_public, "nobody", &stack.keys.issuer);
+    assert!(deliver(&stack, "unknown-1", &made_up).await.is_empty());
+    let stranger = IssuerKey::generate("mallory").expect("issuer");
+    let foreign_issuer = seal_with(&stack.keys.public, &stack.keys.kid, &stranger);
+    assert!(
+        deliver(&stack, "unknown-2", &foreign_issuer)
+            .await
+            .is_empty()
+    );
     assert_eq!(
         reasons(&stack.dead_letters().await),
-        ["unopenable_bundle"; 5]
+        ["unknown_issuer", "unopenable_bundle"]
     );
 }
 
