@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let metrics = telemetry::install()?;
     telemetry::cold_start();
     let config = Config::from_env()?;
-    let aws = setup::aws_config(None).await;
+    let aws = setup::aws_config(config.aws_endpoint_url.as_deref()).await;
     // Built once per cold start: keys, SDK clients and Stripe connection pools are reused.
     let consumer = setup::consumer(&config, &aws).await?;
     let consumer = &consumer;

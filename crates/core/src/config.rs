@@ -9,7 +9,7 @@ pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com/";
 
 /// Every environment variable the consumer reads (`AWS_*` aside, which the SDK reads). The SAM
 /// template may set only these; a test holds it to that.
-pub const VARIABLES: [&str; 14] = [
+pub const VARIABLES: [&str; 16] = [
     "UNAPPLIED_TABLE",
     "NOTIFICATIONS_TABLE",
     "PAYHOOK_MODE",
@@ -17,7 +17,9 @@ pub const VARIABLES: [&str; 14] = [
     "IDEMPOTENCY_TABLE",
     "KEYSET_SECRET_ID",
     "DEAD_LETTER_QUEUE_URL",
+    "REJECTED_QUEUE_URL",
     "STRIPE_API_BASE",
+    "PAYHOOK_AWS_ENDPOINT_URL",
     "STRIPE_TIMEOUT_MS",
     "SIGNATURE_TOLERANCE_SECS",
     "IDEMPOTENCY_TTL_DAYS",
@@ -45,6 +47,12 @@ pub struct Config {
     /// `DEAD_LETTER_QUEUE_URL`: where permanent failures go at once. Unset, they are reported
     /// failed and reach the DLQ through the queue's redrive policy after maxReceiveCount tries.
     pub dead_letter_queue_url: Option<String>,
+    /// `REJECTED_QUEUE_URL`: where deliveries a stranger can cause (bad or expired signature,
+    /// malformed envelope) go instead of the DLQ. Unset, they go to the DLQ.
+    pub rejected_queue_url: Option<String>,
+    /// `PAYHOOK_AWS_ENDPOINT_URL`: every AWS client's endpoint, for local emulators (`sam local
+    /// invoke`). Empty or unset on AWS.
+    pub aws_endpoint_url: Option<String>,
     /// `STRIPE_API_BASE`: the Stripe API, or localstripe.
     pub stripe_api_base: String,
     /// `STRIPE_TIMEOUT_MS`: per request, well under the function timeout.
@@ -85,6 +93,22 @@ fn ttl_days(days: u64) -> Result<u64, ConfigError> {
         });
     }
     Ok(days)
+}
+
+/// `PAYHOOK_AWS_ENDPOINT_URL`, if set: an http(s) URL.
+pub(crate) fn aws_endpoint_url(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    let Some(value) = get("PAYHOOK_AWS_ENDPOINT_URL") else {
+        return Ok(None);
+    };
+    match url::Url::parse(&value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(Some(value)),
+        _ => Err(ConfigError::Invalid {
+            name: "PAYHOOK_AWS_ENDPOINT_URL",
+            why: format!("{value:?} is not an http(s) URL"),
+        }),
+    }
 }
 
 /// `PAYHOOK_MODE`: `live` unless set.
@@ -169,6 +193,8 @@ impl Config {
             notifications_table: get("NOTIFICATIONS_TABLE"),
             keyset_secret_id: required("KEYSET_SECRET_ID")?,
             dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL"),
+            rejected_queue_url: get("REJECTED_QUEUE_URL"),
+            aws_endpoint_url: aws_endpoint_url(&get)?,
             stripe_api_base,
             stripe_timeout: Duration::from_millis(number("STRIPE_TIMEOUT_MS", 10_000, 600_000)?),
             tolerance_secs: number("SIGNATURE_TOLERANCE_SECS", DEFAULT_TOLERANCE_SECS, 86_400)?,

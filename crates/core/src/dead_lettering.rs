@@ -1,4 +1,7 @@
-//! Moves a permanently failed message to the dead-letter queue with its reason.
+//! Moves a permanently failed message to the dead-letter queue with its reason, or, when the
+//! failure is one a stranger posting to a webhook URL can cause, to the rejected queue (if the
+//! deployment has one): the DLQ then holds only what waits for an operator, so its depth can
+//! alarm.
 //!
 //! The original body and attributes are kept as they were, so a redriven message verifies and
 //! applies like the first time; the failure is described in extra attributes (SQS allows ten
@@ -29,6 +32,7 @@ const MAX_DETAIL_CHARS: usize = 1024;
 pub struct DeadLetters {
     client: Client,
     queue_url: String,
+    rejected_queue_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +44,25 @@ pub struct DeadLetterError {
 
 impl DeadLetters {
     pub fn new(client: Client, queue_url: String) -> Self {
-        DeadLetters { client, queue_url }
+        DeadLetters {
+            client,
+            queue_url,
+            rejected_queue_url: None,
+        }
+    }
+
+    /// Strangers' deliveries ([`crate::error::Reason::is_rejection`]) go to this queue.
+    pub fn with_rejected(mut self, rejected_queue_url: Option<String>) -> Self {
+        self.rejected_queue_url = rejected_queue_url;
+        self
+    }
+
+    /// Where a message failing with `error` goes.
+    pub fn queue_for(&self, error: &ProcessError) -> &str {
+        match &self.rejected_queue_url {
+            Some(rejected) if error.reason().is_rejection() => rejected,
+            _ => &self.queue_url,
+        }
     }
 
     pub async fn send(
@@ -90,13 +112,14 @@ impl DeadLetters {
         attributes.insert(ATTR_FAILED_AT.into(), string(&failed_at)?);
         attributes.insert(ATTR_SOURCE_MESSAGE_ID.into(), string(message_id)?);
 
+        let queue_url = self.queue_for(error);
         let mut send = self
             .client
             .send_message()
-            .queue_url(&self.queue_url)
+            .queue_url(queue_url)
             .message_body(msg.body.clone().unwrap_or_default())
             .set_message_attributes(Some(attributes));
-        if self.queue_url.ends_with(".fifo") {
+        if queue_url.ends_with(".fifo") {
             let group = msg
                 .attributes
                 .get("MessageGroupId")

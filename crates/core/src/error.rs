@@ -194,6 +194,15 @@ reasons! {
 }
 
 impl Reason {
+    /// Failures anyone who can post to a webhook URL can cause (a wrong or replayed
+    /// signature, a crafted header): kept apart from the dead letters an operator must act on.
+    pub fn is_rejection(self) -> bool {
+        matches!(
+            self,
+            Reason::BadSignature | Reason::ExpiredSignature | Reason::MalformedEnvelope
+        )
+    }
+
     /// The reason a dead letter's `failure-reason` attribute names, if it is one of ours.
     pub fn parse(code: &str) -> Option<Reason> {
         Reason::ALL.iter().copied().find(|r| r.as_str() == code)

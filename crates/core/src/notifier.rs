@@ -38,8 +38,9 @@ const PAGE: i32 = 25;
 pub const CONCURRENCY: usize = 8;
 
 /// Every environment variable the notifier reads.
-pub const VARIABLES: [&str; 10] = [
+pub const VARIABLES: [&str; 11] = [
     "PAYHOOK_MODE",
+    "PAYHOOK_AWS_ENDPOINT_URL",
     "NOTIFICATIONS_TABLE",
     "PAYMENTS_TABLE",
     "KEYSET_SECRET_ID",
@@ -73,6 +74,8 @@ pub struct NotifierConfig {
     pub give_up_secs: u64,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// `PAYHOOK_AWS_ENDPOINT_URL`: local emulators only.
+    pub aws_endpoint_url: Option<String>,
 }
 
 impl NotifierConfig {
@@ -125,6 +128,7 @@ impl NotifierConfig {
                 30_000,
             )?),
             timeout: Duration::from_millis(number("NOTIFY_TIMEOUT_MS", 10_000, 30_000)?),
+            aws_endpoint_url: crate::config::aws_endpoint_url(&get)?,
         })
     }
 }

@@ -79,10 +79,10 @@ pub async fn consumer(config: &Config, aws: &SdkConfig) -> Result<Consumer, Setu
             config.idempotency_ttl,
         )
         .with_notifications(config.notifications_table.clone()),
-        dead_letters: config
-            .dead_letter_queue_url
-            .clone()
-            .map(|url| DeadLetters::new(aws_sdk_sqs::Client::new(aws), url)),
+        dead_letters: config.dead_letter_queue_url.clone().map(|url| {
+            DeadLetters::new(aws_sdk_sqs::Client::new(aws), url)
+                .with_rejected(config.rejected_queue_url.clone())
+        }),
         backoff: config.webhook_queue_url.clone().map(|url| {
             Backoff::new(
                 aws_sdk_sqs::Client::new(aws),

@@ -11,7 +11,7 @@ use payhook::{batch, clock, setup};
 async fn main() -> Result<(), Error> {
     setup::init_tracing();
     let config = NotifierConfig::from_env()?;
-    let aws = setup::aws_config(None).await;
+    let aws = setup::aws_config(config.aws_endpoint_url.as_deref()).await;
     let notifier = setup::notifier(&config, &aws).await?;
     let notifier = &notifier;
     run(service_fn(

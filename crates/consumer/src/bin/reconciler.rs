@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     setup::init_tracing();
     let config = Config::from_env()?;
     let schedule = Schedule::from_env()?;
-    let aws = setup::aws_config(None).await;
+    let aws = setup::aws_config(config.aws_endpoint_url.as_deref()).await;
     let consumer = setup::consumer(&config, &aws).await?;
     let (consumer, aws, schedule) = (&consumer, &aws, &schedule);
     run(service_fn(

@@ -644,3 +644,88 @@ async fn an_unusable_stripe_base_url_stops_setup_and_says_why() {
     assert!(matches!(err, SetupError::Stripe(_)), "{err}");
     assert!(err.to_string().contains("stripe.example/v1"), "{err}");
 }
+
+/// What a stranger can post to a webhook URL (a wrong or expired signature, a crafted header)
+/// goes to the rejected queue; the DLQ keeps only what waits for an operator, so its depth
+/// can alarm (template: DeadLetterQueueDepthAlarm).
+#[tokio::test]
+async fn strangers_deliveries_go_to_the_rejected_queue_and_the_dlq_keeps_the_rest() {
+    let aws = payhook_testkit::emulators::aws_config_for(&required_env("AWS_ENDPOINT_URL")).await;
+    let rejected = payhook_testkit::emulators::create_queue(&aws, &unique("rejected"))
+        .await
+        .expect("queue");
+    let stack = Stack::with(Options {
+        env: vec![("REJECTED_QUEUE_URL", rejected.clone())],
+        ..Options::default()
+    })
+    .await;
+    let pi = stack.intent("order-rej", 2000).await;
+    let body = sample_body("payment_intent.succeeded", &pi);
+    let missing_pi = sample_body("payment_intent.succeeded", "pi_DoesNotExist001");
+    let foreign_bundle = stack.seal("mallory", &[WHSEC], API_KEY);
+    let now = now_ms();
+    let base = good(&stack, "", &body);
+    let mut no_signature = base.sqs();
+    no_signature.message_id = Some("m-no-signature".into());
+    no_signature.message_attributes.remove("stripe-signature");
+    let r = stack
+        .consumer
+        .handle(sqs_event(vec![
+            Msg {
+                id: "m-forged",
+                secret: "whsec_attacker",
+                ..base
+            }
+            .sqs(),
+            Msg {
+                id: "m-expired",
+                signed_at: now / 1000 - 301,
+                ..base
+            }
+            .sqs(),
+            no_signature,
+            Msg {
+                id: "m-foreign",
+                bundle: &foreign_bundle,
+                ..base
+            }
+            .sqs(),
+            Msg {
+                id: "m-not-found",
+                body: &missing_pi,
+                ..base
+            }
+            .sqs(),
+        ]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&r).is_empty(), "{r:?}");
+    let by_source = |messages: Vec<(String, std::collections::HashMap<String, String>)>| {
+        let mut v: Vec<(String, String)> = messages
+            .into_iter()
+            .map(|(_, a)| (a["source-message-id"].clone(), a["failure-reason"].clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    let strangers = by_source(
+        payhook_testkit::emulators::read_queue(&stack.aws, &rejected)
+            .await
+            .expect("read the rejected queue"),
+    );
+    assert_eq!(
+        strangers,
+        [
+            ("m-expired".to_string(), "expired_signature".to_string()),
+            ("m-forged".into(), "bad_signature".into()),
+            ("m-no-signature".into(), "malformed_envelope".into()),
+        ]
+    );
+    assert_eq!(
+        by_source(stack.dead_letters().await),
+        [
+            ("m-foreign".to_string(), "foreign_bundle".to_string()),
+            ("m-not-found".into(), "payment_intent_not_found".into()),
+        ]
+    );
+}

@@ -252,6 +252,7 @@ fn the_notifier_is_scheduled_with_what_it_reads_and_may_do() {
         .lines()
         .skip(1)
         .take_while(|l| l.starts_with("          "))
+        .filter(|l| !l.trim_start().starts_with('#'))
         .filter_map(|l| l.trim().split_once(':').map(|(k, _)| k))
         .filter(|k| *k != "RUST_LOG")
         .collect();
@@ -312,4 +313,327 @@ fn the_notifier_is_scheduled_with_what_it_reads_and_may_do() {
     }
     let alarm = resource(&t, "NotificationDeadLettersAlarm");
     assert!(alarm.contains("NotificationDeadLetterQueue.QueueName"));
+}
+
+/// The template as CloudFormation runs it: language extensions expanded for two subscribers
+/// and the SAM transform applied, by the SAM CLI's own libraries
+/// (`scripts/lib/translate_template.py`, run with the project's `.venv`).
+fn translated() -> &'static serde_json::Value {
+    static TRANSLATED: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    TRANSLATED.get_or_init(|| {
+        let python = repo_path(".venv/bin/python");
+        let out = std::process::Command::new(&python)
+            .arg(repo_path("scripts/lib/translate_template.py"))
+            .arg(repo_path("template.yaml"))
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "run {} (scripts/test.sh installs it): {e}",
+                    python.display()
+                )
+            });
+        assert!(
+            out.status.success(),
+            "translating the template failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("the translation is JSON")
+    })
+}
+
+fn deployed(name: &str) -> &'static serde_json::Value {
+    let r = &translated()["Resources"][name];
+    assert!(!r.is_null(), "{name} is not in the translated template");
+    r
+}
+
+/// A policy resource as text: `X.Arn` for a GetAtt, `X` for a Ref, the string itself else.
+fn target(v: &serde_json::Value) -> String {
+    if let Some(s) = v.as_str() {
+        return s.to_string();
+    }
+    if let Some(att) = v["Fn::GetAtt"].as_array() {
+        return format!("{}.{}", att[0].as_str().unwrap(), att[1].as_str().unwrap());
+    }
+    if let Some(r) = v["Ref"].as_str() {
+        return r.to_string();
+    }
+    if let Some(s) = v["Fn::Sub"].as_str() {
+        return s.to_string();
+    }
+    panic!("unexpected policy resource {v}")
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::Array(items) => items.iter().map(target).collect(),
+        one => vec![target(one)],
+    }
+}
+
+/// Each (action, resource) pair a statement allows, sorted.
+fn grants(statements: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for s in statements.as_array().expect("statements") {
+        assert_eq!(s["Effect"], "Allow", "{s}");
+        for action in strings(&s["Action"]) {
+            for resource in strings(&s["Resource"]) {
+                out.push((action.clone(), resource));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn role_grants(role: &str) -> Vec<(String, String)> {
+    let props = &deployed(role)["Properties"];
+    assert_eq!(
+        props["ManagedPolicyArns"],
+        serde_json::json!(["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]),
+        "{role}: only the logs policy is managed; everything else is on named resources"
+    );
+    let policies = props["Policies"].as_array().expect("inline policies");
+    assert_eq!(policies.len(), 1, "{role}");
+    grants(&policies[0]["PolicyDocument"]["Statement"])
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = expected
+        .iter()
+        .map(|(a, r)| (a.to_string(), r.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+const BUNDLES: &str =
+    "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/payhook/subscribers/*";
+
+/// Every right each function's role holds is one its SDK calls need, on the one resource the
+/// call touches, and nothing else (no managed policy with `*`): the consumer's queue rights
+/// are on its own queue only.
+#[test]
+fn each_role_holds_exactly_the_rights_its_calls_need() {
+    // The credit's TransactWriteItems is authorised per item action: Put on the idempotency
+    // and notifications tables, Update on the payments table (ledger.rs); GetItem is the
+    // duplicate check (ledger::credited_by); the unapplied store puts and marks (unapplied.rs).
+    let credit = [
+        ("dynamodb:PutItem", "IdempotencyTable.Arn"),
+        ("dynamodb:GetItem", "IdempotencyTable.Arn"),
+        ("dynamodb:UpdateItem", "PaymentsTable.Arn"),
+        ("dynamodb:PutItem", "UnappliedTable.Arn"),
+        ("dynamodb:UpdateItem", "UnappliedTable.Arn"),
+        ("dynamodb:PutItem", "NotificationsTable.Arn"),
+        ("secretsmanager:GetSecretValue", "ConsumerKeys"),
+    ];
+    let mut consumer = credit.to_vec();
+    consumer.extend([
+        // The event source mapping polls with the function's role.
+        ("sqs:ReceiveMessage", "WebhookQueue.Arn"),
+        ("sqs:DeleteMessage", "WebhookQueue.Arn"),
+        ("sqs:GetQueueAttributes", "WebhookQueue.Arn"),
+        // backoff.rs
+        ("sqs:ChangeMessageVisibility", "WebhookQueue.Arn"),
+        // dead_lettering.rs
+        ("sqs:SendMessage", "DeadLetterQueue.Arn"),
+        ("sqs:SendMessage", "RejectedQueue.Arn"),
+    ]);
+    assert_eq!(role_grants("ConsumerFunctionRole"), pairs(&consumer));
+
+    let mut reconciler = credit.to_vec();
+    // bundle_parameter.rs
+    reconciler.push(("ssm:GetParameter", BUNDLES));
+    assert_eq!(role_grants("ReconcileFunctionRole"), pairs(&reconciler));
+
+    assert_eq!(
+        role_grants("NotifierFunctionRole"),
+        pairs(&[
+            ("secretsmanager:GetSecretValue", "ConsumerKeys"),
+            ("ssm:GetParameter", BUNDLES),
+            // notification.rs: the due index, the claim and attempt rows, the paid count
+            ("dynamodb:Query", "${NotificationsTable.Arn}/index/due"),
+            ("dynamodb:PutItem", "NotificationsTable.Arn"),
+            ("dynamodb:UpdateItem", "NotificationsTable.Arn"),
+            ("dynamodb:GetItem", "PaymentsTable.Arn"),
+            ("sqs:SendMessage", "NotificationDeadLetterQueue.Arn"),
+        ])
+    );
+
+    let api = &deployed("ApiToQueueRole")["Properties"]["Policies"][0]["PolicyDocument"];
+    assert_eq!(
+        grants(&api["Statement"]),
+        pairs(&[("sqs:SendMessage", "WebhookQueue.Arn")])
+    );
+}
+
+/// Without `ReportBatchItemFailures` Lambda treats a batch that returned as done and deletes
+/// every message, including those the consumer asked to retry.
+#[test]
+fn the_consumer_is_fed_by_its_queue_with_partial_batch_responses() {
+    let mappings: Vec<&serde_json::Value> = translated()["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::Lambda::EventSourceMapping")
+        .collect();
+    assert_eq!(mappings.len(), 1);
+    let esm = &mappings[0]["Properties"];
+    assert_eq!(esm["FunctionName"]["Ref"], "ConsumerFunction");
+    assert_eq!(target(&esm["EventSourceArn"]), "WebhookQueue.Arn");
+    assert_eq!(
+        esm["FunctionResponseTypes"],
+        serde_json::json!(["ReportBatchItemFailures"])
+    );
+    assert_eq!(esm["BatchSize"], 10);
+    assert_eq!(esm["ScalingConfig"]["MaximumConcurrency"], 5);
+}
+
+/// Every queue refuses plain HTTP and takes SendMessage only from its senders and the operator
+/// role, whatever identity policies elsewhere in the account allow.
+#[test]
+fn every_queue_is_tls_only_and_takes_messages_only_from_its_senders() {
+    for (policy, queues, senders) in [
+        (
+            "WebhookQueuePolicy",
+            vec!["WebhookQueue"],
+            "ApiToQueueRole.Arn",
+        ),
+        (
+            "DeadLetterQueuePolicy",
+            vec!["DeadLetterQueue", "RejectedQueue"],
+            "ConsumerFunctionRole.Arn",
+        ),
+        (
+            "NotificationDeadLetterQueuePolicy",
+            vec!["NotificationDeadLetterQueue"],
+            "NotifierFunctionRole.Arn",
+        ),
+    ] {
+        let props = &deployed(policy)["Properties"];
+        let covered: Vec<String> = strings(&props["Queues"]);
+        assert_eq!(covered, queues, "{policy}");
+        let statements = props["PolicyDocument"]["Statement"].as_array().unwrap();
+        let arns: Vec<String> = queues.iter().map(|q| format!("{q}.Arn")).collect();
+        let tls = statements
+            .iter()
+            .find(|s| s["Sid"] == "TlsOnly")
+            .expect("TlsOnly");
+        assert_eq!(tls["Effect"], "Deny");
+        assert_eq!(tls["Principal"], "*");
+        assert_eq!(tls["Action"], "sqs:*");
+        assert_eq!(tls["Condition"]["Bool"]["aws:SecureTransport"], "false");
+        assert_eq!(strings(&tls["Resource"]), arns, "{policy}");
+        let send = statements
+            .iter()
+            .find(|s| s["Sid"] == "SendersOnly")
+            .expect("SendersOnly");
+        assert_eq!(send["Effect"], "Deny");
+        assert_eq!(send["Principal"], "*");
+        assert_eq!(send["Action"], "sqs:SendMessage");
+        assert_eq!(strings(&send["Resource"]), arns, "{policy}");
+        assert_eq!(
+            strings(&send["Condition"]["StringNotEquals"]["aws:PrincipalArn"]),
+            [senders, ""],
+            "{policy}: the sender and the (empty by default) OperatorRoleArn"
+        );
+    }
+}
+
+/// The private keys: readable only by the three functions that open bundles and the operator
+/// role, and kept when the stack is deleted (the retained queues hold messages sealed to them).
+#[test]
+fn the_key_set_secret_is_readable_only_by_the_functions_and_outlives_the_stack() {
+    let secret = deployed("ConsumerKeys");
+    assert_eq!(secret["DeletionPolicy"], "Retain");
+    assert_eq!(secret["UpdateReplacePolicy"], "Retain");
+    let policy = &deployed("ConsumerKeysPolicy")["Properties"];
+    assert_eq!(policy["SecretId"]["Ref"], "ConsumerKeys");
+    assert_eq!(policy["BlockPublicPolicy"], true);
+    let statements = policy["ResourcePolicy"]["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1);
+    let deny = &statements[0];
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(deny["Principal"], "*");
+    assert_eq!(deny["Action"], "secretsmanager:GetSecretValue");
+    assert_eq!(
+        strings(&deny["Condition"]["StringNotEquals"]["aws:PrincipalArn"]),
+        [
+            "ConsumerFunctionRole.Arn",
+            "ReconcileFunctionRole.Arn",
+            "NotifierFunctionRole.Arn",
+            ""
+        ]
+    );
+}
+
+/// The timeouts hold each other up: AWS recommends a queue visibility timeout of at least six
+/// times the function timeout; the consumer stops starting messages 30 s before its timeout;
+/// the notifier's run ends before its 5-minute lease on a notification does.
+#[test]
+fn timeouts_fit_each_other() {
+    let timeout = |f: &str| deployed(f)["Properties"]["Timeout"].as_u64().unwrap();
+    let visibility = deployed("WebhookQueue")["Properties"]["VisibilityTimeout"]
+        .as_u64()
+        .unwrap();
+    assert!(visibility >= 6 * timeout("ConsumerFunction"));
+    assert!(timeout("ConsumerFunction") > 30);
+    assert!(timeout("NotifierFunction") < 300);
+    assert!(timeout("ReconcileFunction") <= 900);
+}
+
+/// A failed scheduled run is retried by the next tick, not by Lambda's asynchronous retries
+/// (which would run the same window twice at once).
+#[test]
+fn scheduled_runs_are_not_retried_by_lambda() {
+    for function in ["ReconcileFunction", "NotifierFunction"] {
+        let config = &deployed(&format!("{function}EventInvokeConfig"))["Properties"];
+        assert_eq!(config["FunctionName"]["Ref"], function);
+        assert_eq!(config["MaximumRetryAttempts"], 0, "{function}");
+    }
+}
+
+/// What goes wrong is seen: the DLQ's own depth (the redrive policy's moves raise no consumer
+/// metric), 5xx as a share of requests (one stranger's request can make one), and every
+/// request's integration error in the access log.
+#[test]
+fn alarms_see_the_dlq_depth_and_the_5xx_rate_and_the_api_logs_its_errors() {
+    let depth = &deployed("DeadLetterQueueDepthAlarm")["Properties"];
+    assert_eq!(depth["Namespace"], "AWS/SQS");
+    assert_eq!(depth["MetricName"], "ApproximateNumberOfMessagesVisible");
+    assert_eq!(
+        target(&depth["Dimensions"][0]["Value"]),
+        "DeadLetterQueue.QueueName"
+    );
+    assert_eq!(depth["Threshold"], 0.0);
+
+    let rate = &deployed("WebhookApi5xxAlarm")["Properties"];
+    let metrics = rate["Metrics"].as_array().unwrap();
+    let names: Vec<&str> = metrics
+        .iter()
+        .filter_map(|m| m["MetricStat"]["Metric"]["MetricName"].as_str())
+        .collect();
+    assert_eq!(names, ["5xx", "Count"]);
+    let expression = metrics
+        .iter()
+        .find(|m| m["ReturnData"] == true)
+        .and_then(|m| m["Expression"].as_str())
+        .expect("a returned expression");
+    assert!(expression.contains("errors") && expression.contains("/ requests"));
+    assert!(rate["Threshold"].as_f64().unwrap() > 0.0);
+
+    let stage = &deployed("WebhookApiStage")["Properties"];
+    let format = stage["AccessLogSettings"]["Format"].as_str().unwrap();
+    for field in [
+        "$context.integrationErrorMessage",
+        "$context.status",
+        "$context.requestTimeEpoch",
+    ] {
+        assert!(format.contains(field), "access log lacks {field}");
+    }
+    assert!(!format.contains("header"), "the access log keeps no header");
+    assert_eq!(
+        target(&stage["AccessLogSettings"]["DestinationArn"]),
+        "WebhookApiAccessLogGroup.Arn"
+    );
 }
