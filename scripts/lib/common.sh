@@ -72,3 +72,56 @@ stop_emulators() {
         fi
     done
 }
+
+# A Docker engine for `sam local invoke`: the running one, or Debian's docker.io started here
+# (installed first where it is missing and this runs as root). vfs works on any filesystem.
+ensure_docker() {
+    if docker info > /dev/null 2>&1; then
+        return 0
+    fi
+    if ! command -v dockerd > /dev/null 2>&1 || ! command -v socat > /dev/null 2>&1; then
+        [ "$(id -u)" = 0 ] || { echo "no Docker engine runs; start one (or run as root to have docker.io installed)" >&2; return 1; }
+        say "installing Debian's docker.io and socat"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io socat > "$STATE/apt.log" 2>&1 \
+            || { apt-get update -q > /dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io socat > "$STATE/apt.log" 2>&1; }
+    fi
+    if ! docker info > /dev/null 2>&1; then
+        say "starting dockerd (storage driver vfs)"
+        dockerd --storage-driver=vfs > "$STATE/dockerd.log" 2>&1 &
+        local i
+        for i in $(seq 1 60); do
+            docker info > /dev/null 2>&1 && return 0
+            sleep 0.5
+        done
+        echo "dockerd did not start; its log ($STATE/dockerd.log):" >&2
+        tail -n 20 "$STATE/dockerd.log" >&2
+        return 1
+    fi
+}
+
+# The address a container reaches this host at: the default bridge's gateway.
+docker_host_address() {
+    local address
+    address="$(ip -4 -o addr show docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1)"
+    echo "${address:-172.17.0.1}"
+}
+
+# Makes a local port reachable from containers, on the bridge's address, until the caller's
+# EXIT trap runs stop_forwards.
+forward_to_containers() { # port
+    local host
+    host="$(docker_host_address)"
+    # Some services listen on every address already.
+    if (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null; then
+        return 0
+    fi
+    socat "TCP-LISTEN:$1,bind=$host,fork,reuseaddr" "TCP:127.0.0.1:$1" &
+    FORWARD_PIDS="${FORWARD_PIDS:-} $!"
+}
+
+stop_forwards() {
+    local pid
+    for pid in ${FORWARD_PIDS:-}; do
+        kill "$pid" 2>/dev/null || true
+    done
+}

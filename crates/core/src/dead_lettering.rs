@@ -57,6 +57,10 @@ impl DeadLetters {
         self
     }
 
+    pub fn dead_letter_queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
     /// Where a message failing with `error` goes.
     pub fn queue_for(&self, error: &ProcessError) -> &str {
         match &self.rejected_queue_url {

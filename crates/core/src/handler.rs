@@ -246,6 +246,17 @@ impl Consumer {
                 ItemResult::Retry
             }
             (FailureClass::Permanent, Some(dlq)) => match dlq.send(message_id, msg, &error).await {
+                Ok(()) if dlq.queue_for(&error) != dlq.dead_letter_queue_url() => {
+                    notice!(
+                        warn,
+                        "dead_lettered", Some(reason_code);
+                        reason,
+                        class,
+                        error = detail.as_str(),
+                        "refused (what anyone can post to a webhook URL): moved to the rejected queue"
+                    );
+                    ItemResult::Done
+                }
                 Ok(()) => {
                     notice!(
                         error,

@@ -13,6 +13,7 @@ pub mod notify;
 pub mod provision;
 pub mod receiver;
 pub mod record;
+pub mod sam_env;
 pub mod send;
 pub mod stripe_webhook;
 
@@ -28,6 +29,7 @@ pub enum Command {
     Notify(notify::Args),
     Record(record::Args),
     DemoIntent(demo_intent::Args),
+    SamEnv(sam_env::Args),
 }
 
 impl Command {
@@ -43,6 +45,7 @@ impl Command {
             Command::Notify(args) => args.run(context).await,
             Command::Record(args) => args.run(context).await,
             Command::DemoIntent(args) => args.run().await,
+            Command::SamEnv(args) => args.run(),
         }
     }
 }

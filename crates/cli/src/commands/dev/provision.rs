@@ -37,6 +37,9 @@ pub struct Args {
     keyset: PathBuf,
     #[arg(long, default_value = "payhook-webhooks-dlq")]
     dlq: String,
+    /// Where deliveries strangers can cause go (bad or expired signature, malformed envelope).
+    #[arg(long, default_value = "payhook-webhooks-rejected")]
+    rejected_queue: String,
     /// The webhook queue (a name ending .fifo makes both queues FIFO).
     #[arg(long, default_value = "payhook-webhooks")]
     queue: String,
@@ -98,6 +101,9 @@ impl Args {
         let dlq_url = emulators::create_queue(&aws, &self.dlq)
             .await
             .map_err(failed("creating the dead-letter queue"))?;
+        let rejected_url = emulators::create_queue(&aws, &self.rejected_queue)
+            .await
+            .map_err(failed("creating the rejected queue"))?;
         let queue_url = emulators::create_queue_with_dlq(
             &aws,
             &self.queue,
@@ -115,6 +121,7 @@ impl Args {
         println!("SUBSCRIBER_PARAMETER_PREFIX={PARAMETER_PREFIX}");
         println!("KEYSET_SECRET_ID={arn}");
         println!("DEAD_LETTER_QUEUE_URL={dlq_url}");
+        println!("REJECTED_QUEUE_URL={rejected_url}");
         println!("QUEUE_URL={queue_url}");
         // localstripe and the demo keys are test mode.
         println!("PAYHOOK_MODE=test");
