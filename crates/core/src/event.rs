@@ -131,6 +131,21 @@ fn expanded_id(raw: &RawValue) -> Option<String> {
     string(serde_json::from_str::<Expanded>(raw.get()).ok()?.id)
 }
 
+/// The `id` a body claims, read without trusting it (for a refused message's notice only):
+/// an event id's alphabet and length, or nothing.
+pub fn claimed_id(body: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Claimed<'a> {
+        #[serde(borrow)]
+        id: Cow<'a, str>,
+    }
+    let id = serde_json::from_str::<Claimed<'_>>(body).ok()?.id;
+    (id.starts_with("evt_")
+        && id.len() <= 255
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    .then(|| id.into_owned())
+}
+
 pub fn parse(body: &str) -> Result<StripeEvent, EventError> {
     let raw: RawEvent =
         serde_json::from_str(body).map_err(|e| EventError::NotAnEvent(describe_json_error(&e)))?;
@@ -211,6 +226,24 @@ pub fn checked_intent_id(id: String) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claimed_id_is_read_only_if_it_looks_like_an_event_id() {
+        assert_eq!(
+            claimed_id(r#"{"id":"evt_1Abc","type":"x"}"#).as_deref(),
+            Some("evt_1Abc")
+        );
+        for body in [
+            r#"{"id":"cus_1"}"#,
+            r#"{"id":"evt_\"quoted\""}"#,
+            r#"{"id":"evt_ space"}"#,
+            r#"{"id":7}"#,
+            "not json",
+        ] {
+            assert_eq!(claimed_id(body), None, "{body}");
+        }
+        assert_eq!(claimed_id(&format!(r#"{{"id":"evt_{}"}}"#, "a".repeat(300))), None);
+    }
 
     fn event(kind: &str, object: &str) -> String {
         format!(r#"{{"id":"evt_1","object":"event","type":"{kind}","data":{{"object":{object}}}}}"#)

@@ -73,6 +73,9 @@ pub enum Outcome {
 #[derive(Debug, Default)]
 pub(crate) struct Notice<'a> {
     pub subscriber: Option<&'a str>,
+    /// When API Gateway received the delivery, epoch ms: what `payhook stack check` reads to
+    /// see that the route's receive time is read as AWS writes it.
+    pub received_at_ms: Option<i64>,
     pub event_id: Option<String>,
     pub event_type: Option<String>,
     pub payment_intent: Option<String>,
@@ -144,8 +147,16 @@ impl Consumer {
         let mut notice = Notice::default();
         let result = self.process(message_id, msg, &mut notice).await;
         let duration_ms = started.elapsed().as_millis() as u64;
+        // A message refused before its body was verified names no event; the id its body
+        // claims (unverified, for finding the message, never acted on) says which it was.
+        let claimed_event_id = match (&result, &notice.event_id) {
+            (Err(_), None) => msg.body.as_deref().and_then(event::claimed_id),
+            _ => None,
+        };
+        let claimed_event_id = claimed_event_id.as_deref();
         let Notice {
             subscriber,
+            received_at_ms,
             event_id,
             event_type,
             payment_intent,
@@ -159,7 +170,9 @@ impl Consumer {
                     request_id,
                     message_id,
                     subscriber,
+                    received_at_ms,
                     event_id,
+                    claimed_event_id,
                     event_type,
                     payment_intent,
                     payment_id,
@@ -341,6 +354,7 @@ impl Consumer {
     ) -> Result<Outcome, ProcessError> {
         let delivery = Delivery::from_sqs(message_id, msg, clock::now_ms())?;
         notice.subscriber = Some(delivery.subscriber);
+        notice.received_at_ms = Some(delivery.received_at_ms);
 
         let bundle = self
             .keys

@@ -12,6 +12,9 @@
 //! - [`proxy`]: a delaying, connection-counting TCP proxy
 //! - [`stack`], [`logs`]: an isolated slice of the local stack per test, and captured notices
 //! - [`emf`]: CloudWatch Embedded Metric Format documents read back and checked
+//! - [`deployed`]: a deployed stack's face on moto: a CloudFormation stack with the outputs
+//!   `payhook stack check` reads, and a function's log lines shipped to its log group as
+//!   Lambda ships stdout
 
 use std::path::PathBuf;
 
@@ -40,6 +43,8 @@ pub mod stack;
 pub mod logs;
 
 pub mod emf;
+
+pub mod deployed;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

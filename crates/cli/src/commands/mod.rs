@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod open;
 pub mod reconcile;
 pub mod seal;
+pub mod stack;
 pub mod unapplied;
 
 #[derive(Parser)]
@@ -56,6 +57,9 @@ pub enum Command {
     Seal(seal::Args),
     Open(open::Args),
     Reconcile(reconcile::Args),
+    /// A deployed stack: check that a signed delivery goes through it end to end.
+    #[command(subcommand)]
+    Stack(stack::Command),
     /// Succeeded payments that named no usable payment record: list, and assign to one.
     #[command(subcommand)]
     Unapplied(unapplied::Command),
@@ -79,6 +83,7 @@ impl Cli {
             Command::Seal(args) => args.run(),
             Command::Open(args) => args.run(),
             Command::Reconcile(args) => args.run(context).await,
+            Command::Stack(command) => command.run(context).await,
             Command::Dlq(command) => command.run(context).await,
             Command::Unapplied(command) => command.run(context).await,
             Command::Notifications(command) => command.run(context).await,
