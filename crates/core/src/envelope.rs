@@ -16,8 +16,9 @@ pub const ATTR_RECEIVED_AT: &str = "received-at";
 /// The subscriber's sealed secrets: `<key id>.<base64 sealed box>` (see `sealed.rs`).
 pub const ATTR_SEALED_BUNDLE: &str = "sealed-bundle";
 
-/// SQS refuses larger messages, so anything bigger did not come through our ingress.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// The largest SQS message (1 MiB, the queues' `MaximumMessageSize` in the template; SQS's
+/// default is 256 KiB): anything bigger did not come through our ingress.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// An SQS String attribute set by API Gateway is at most 8 KB in practice (the template keeps it so).
 pub const MAX_ATTRIBUTE_BYTES: usize = 8 * 1024;
 /// Subscriber ids are used in DynamoDB keys and log lines; keep them short and plain.

@@ -242,7 +242,10 @@ mod tests {
         ] {
             assert_eq!(claimed_id(body), None, "{body}");
         }
-        assert_eq!(claimed_id(&format!(r#"{{"id":"evt_{}"}}"#, "a".repeat(300))), None);
+        assert_eq!(
+            claimed_id(&format!(r#"{{"id":"evt_{}"}}"#, "a".repeat(300))),
+            None
+        );
     }
 
     fn event(kind: &str, object: &str) -> String {

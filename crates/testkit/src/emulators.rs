@@ -215,6 +215,8 @@ async fn create_queue_with(
     mut attributes: Vec<(aws_sdk_sqs::types::QueueAttributeName, String)>,
 ) -> Result<String, BoxError> {
     use aws_sdk_sqs::types::QueueAttributeName;
+    // As the template sets it: SQS's default is 256 KiB (moto's is 1 MiB), so say it.
+    attributes.push((QueueAttributeName::MaximumMessageSize, "1048576".into()));
     if name.ends_with(".fifo") {
         attributes.push((QueueAttributeName::FifoQueue, "true".into()));
         attributes.push((QueueAttributeName::ContentBasedDeduplication, "true".into()));
