@@ -133,6 +133,39 @@ done
 say "notices (one JSON line per message)"
 grep -h '"outcome"' "$DEMO/watch.log" || { echo "no notices found; watch log:"; cat "$DEMO/watch.log"; exit 1; }
 
+# Each delivery ended as the demo says it does: the webhook credited, the four by hand of the
+# same payment duplicates, the ignored type ignored, the forgery refused into the rejected queue.
+python3 - "$DEMO/watch.log" <<'PY'
+import json, sys
+notices = {}
+for line in open(sys.argv[1]):
+    try:
+        n = json.loads(line)
+    except ValueError:
+        continue
+    if isinstance(n, dict) and "outcome" in n:
+        notices.setdefault(n["message_id"], []).append((n["outcome"], n.get("reason")))
+want = {
+    "demo-1-charge.succeeded": [("duplicate", None)],
+    "demo-2-payment_intent.succeeded": [("duplicate", None), ("duplicate", None)],
+    "demo-3-checkout.session.completed": [("duplicate", None)],
+    "demo-5-customer.created": [("ignored", "event type not handled")],
+    "demo-6-forged": [("dead_lettered", "bad_signature")],
+}
+for message_id, outcomes in want.items():
+    assert notices.pop(message_id, None) == outcomes, (message_id, outcomes)
+# What is left is the webhook's own message (an SQS message id), credited once.
+assert list(notices.values()) == [[("credited", None)]], notices
+print("each delivery's outcome is the one the demo claims")
+PY
+REJECTED="$("$PAYHOOK" dlq list --dlq-url "$REJECTED_QUEUE_URL" --json)"
+echo "$REJECTED" | python3 -c '
+import json, sys
+got = [json.loads(l) for l in sys.stdin if l.strip()]
+assert [(d["event_type"], d["reason"]) for d in got] == [("payment_intent.succeeded", "bad_signature")], got
+print("the forged delivery waits in the rejected queue with its reason")'
+test "$("$PAYHOOK" dlq list --dlq-url "$DEAD_LETTER_QUEUE_URL" --json | wc -l)" = 0
+
 say "metrics (EMF documents, one per dimension set and invocation) against the notices"
 grep -h '"_aws"' "$DEMO/watch.log" | head -n 3
 python3 "$ROOT/scripts/lib/emf_check.py" "$DEMO/watch.log"
@@ -190,7 +223,7 @@ assert data["paid"] == 1, data
 PY
 grep -q 'delivered after 2 attempt(s)' "$DEMO/notifications.txt"
 
-say "done: localstripe's webhook credited the payment once through the local ingress; three event types and a redelivery by hand were duplicates; the forged one dead-lettered; acme's receiver got one signed payment.credited notification, on its second try"
+say "done: localstripe's webhook credited the payment once through the local ingress; three event types and a redelivery by hand were duplicates; the forged one is in the rejected queue; acme's receiver got one signed payment.credited notification, on its second try"
 
 if [ -n "$KEEP" ]; then
     {

@@ -118,6 +118,8 @@ fn provision(keyset: &Path, name: &str) -> HashMap<String, String> {
             &format!("{id}-keys"),
             "--dlq",
             &format!("{id}-dlq"),
+            "--rejected-queue",
+            &format!("{id}-rejected"),
             "--queue",
             &format!("{id}-queue"),
             "--notifications-table",
@@ -485,11 +487,18 @@ async fn send_then_local_credits_once_and_dead_letters_the_forged() {
         .expect("record");
     assert_eq!(record["paid"], 1);
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let letters = redrive::list(&sqs, &vars["DEAD_LETTER_QUEUE_URL"], 100, 5)
+    // The forged one waits in the rejected queue, apart from what needs an operator.
+    let letters = redrive::list(&sqs, &vars["REJECTED_QUEUE_URL"], 100, 5)
         .await
         .unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].reason.as_deref(), Some("bad_signature"));
+    assert!(
+        redrive::list(&sqs, &vars["DEAD_LETTER_QUEUE_URL"], 100, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Everything handled was deleted from the webhook queue.
     let left = sqs
         .receive_message()
@@ -507,7 +516,8 @@ async fn send_then_local_credits_once_and_dead_letters_the_forged() {
 /// back; the consumer with the new key set credits each payment once.
 #[tokio::test]
 async fn dlq_list_then_interrupted_and_filtered_redrive_lose_nothing() {
-    let stack = Stack::new().await;
+    let mut stack = Stack::new().await;
+    stack.rereading_keys_every_time().await;
     let dlq_url = stack.config.dead_letter_queue_url.clone().expect("DLQ");
     let queue_url = emulators::create_queue_with_dlq(
         &stack.aws,

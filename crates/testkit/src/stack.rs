@@ -177,6 +177,20 @@ impl Stack {
         (stack, stripe, aws)
     }
 
+    /// Makes the consumer re-read its key set for every bundle naming a key or issuer it
+    /// lacks, without the cooldown: for tests that make dead letters of unknown keys in
+    /// bulk (the cooldown turns all but the first of a burst into retries).
+    pub async fn rereading_keys_every_time(&mut self) {
+        self.consumer.keys = payhook::keyring::KeyRing::load_with(
+            aws_sdk_secretsmanager::Client::new(&self.consumer_aws),
+            &self.config.keyset_secret_id,
+            payhook::keyring::MAX_AGE,
+            Duration::ZERO,
+        )
+        .await
+        .expect("key ring");
+    }
+
     /// Another consumer over the same tables, keys and queues (a second Lambda instance).
     pub async fn second_consumer(&self) -> Consumer {
         setup::consumer(&self.config, &self.consumer_aws)
