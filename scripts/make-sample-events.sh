@@ -1,14 +1,46 @@
 #!/usr/bin/env bash
-# Regenerates the ready-to-invoke SQS events in events/sqs/ from the Stripe bodies in
-# events/stripe/, with the demo key set and demo subscriber secrets (local use only).
-# Fixed receive time and message ids keep diffs small; sealing is randomised, so bundles change.
-#   sam local invoke ConsumerFunction -e events/sqs/payment_intent.succeeded.json
-#   cargo lambda invoke consumer --data-file events/sqs/payment_intent.succeeded.json
+# Signed SQS events from the Stripe bodies in events/stripe/, with the demo key set and the demo
+# subscriber's secrets (local use only), for `sam local invoke -e` and
+# `cargo lambda invoke --data-file`.
+#
+#   scripts/make-sample-events.sh
+#       regenerates the committed fixtures in events/sqs/ (a fixed receive time in 2025 and
+#       fixed message ids keep their diffs small, so their handled types are stale_event now)
+#   scripts/make-sample-events.sh --fresh DIR [--payment-intent pi_…]
+#       the same events received and created now, into DIR, naming a PaymentIntent of the
+#       running local stack (payhook dev demo-intent makes one), for invoking against it
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
+FRESH=""
+INTENT_ARGS=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --fresh) FRESH="$2"; shift 2 ;;
+        --payment-intent) INTENT_ARGS=(--payment-intent "$2"); shift 2 ;;
+        *) echo "usage: $0 [--fresh DIR [--payment-intent pi_…]]" >&2; exit 2 ;;
+    esac
+done
 cargo build --quiet --bin payhook
 PAYHOOK="$ROOT/target/debug/payhook"
+
+if [ -n "$FRESH" ]; then
+    mkdir -p "$FRESH"
+    fresh() { # name body [extra args]
+        local name="$1" body="$2"
+        shift 2
+        PAYHOOK_WEBHOOK_SECRET=whsec_demo_acme "$PAYHOOK" dev event --body "events/stripe/$body.json" \
+            --subscriber acme --bundle @events/demo-acme.bundle "${INTENT_ARGS[@]}" \
+            --message-id "fresh-$name-$(date +%s%N)" "$@" > "$FRESH/$name.json"
+        echo "$FRESH/$name.json"
+    }
+    fresh payment_intent.succeeded payment_intent.succeeded
+    fresh charge.succeeded charge.succeeded
+    fresh checkout.session.completed checkout.session.completed
+    fresh ignored customer.created
+    fresh forged payment_intent.succeeded --forge
+    exit 0
+fi
 
 # The demo key set trusts the demo issuer, whose private key is committed too: local use only.
 if [ ! -f events/demo-keyset.json ]; then

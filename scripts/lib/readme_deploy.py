@@ -143,7 +143,7 @@ def main():
                     f"(exit {out.returncode}, {len(StandIn.requests)} requests):\n{said[-3000:]}"
                 )
             first = StandIn.requests[0]
-            what = first["target"] or "&".join(first["body"].split("&")[:2]) or first["path"]
+            what = first["target"] or first["body"][:120] or first["path"]
             ran.append(
                 f"{cmd}: stopped at its first AWS call ({first['method']} {what}; "
                 f"{len(StandIn.requests)} request(s) in all), refused by the stand-in"
