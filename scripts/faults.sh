@@ -9,4 +9,4 @@ trap stop_emulators EXIT
 start_emulators
 export PROPTEST_CASES="${PROPTEST_CASES:-5000}"
 say "fault suite and fuzzing (PROPTEST_CASES=$PROPTEST_CASES)"
-cargo test -p payhook --test it -- faults:: fuzz:: --nocapture
+cargo test -p payhook-consumer --test it -- faults:: fuzz:: --nocapture

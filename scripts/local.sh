@@ -11,7 +11,7 @@ cd "$ROOT"
 bootstrap
 trap stop_emulators EXIT
 start_emulators
-cargo build --quiet --bin payhook
+cargo build --quiet --bin payhook --features payhook-cli/dev
 PAYHOOK="$ROOT/target/debug/payhook"
 mkdir -p "$STATE/local"
 "$PAYHOOK" dev provision --keyset events/demo-keyset.json --max-receive-count 3 \

@@ -1,5 +1,5 @@
 //! The operator's side of the dead-letter queue: look without consuming, and redrive safely.
-//! (Moving a failed message *into* the queue is the consumer's `payhook::dead_lettering`.)
+//! (Moving a failed message *into* the queue is the consumer's `payhook::consumer`.)
 //!
 //! Redrive sends a copy to the main queue first and deletes the dead letter after, so a crash in
 //! between can only duplicate a delivery (which the ledger absorbs), never lose one. moto does
@@ -14,11 +14,11 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 use serde::Serialize;
 
-use payhook::dead_lettering::{
-    ATTR_CLASS, ATTR_DETAIL, ATTR_FAILED_AT, ATTR_REASON, FAILURE_DESCRIPTION,
+use payhook::inbound::{
+    ATTR_CLASS, ATTR_DETAIL, ATTR_FAILED_AT, ATTR_REASON, ATTR_SEALED_BUNDLE, ATTR_SUBSCRIBER,
+    FAILURE_DESCRIPTION,
 };
-use payhook::envelope::{ATTR_SEALED_BUNDLE, ATTR_SUBSCRIBER};
-use payhook::error::Reason;
+use payhook::reason::Reason;
 
 use crate::failure::{Failure, Result};
 

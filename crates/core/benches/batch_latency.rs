@@ -5,9 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use payhook::config::Config;
 use payhook::ledger::{Credit, Ledger};
-use payhook::{setup, signature};
+use payhook::ops::Config;
 use payhook_testkit::delivery::{self, DeliverySpec};
 use payhook_testkit::keys::TestKeys;
 use payhook_testkit::proxy::Proxy;
@@ -72,7 +71,11 @@ async fn main() {
         })
         .expect("config");
         let aws = aws.clone();
-        async move { setup::consumer(&config, &aws).await.expect("consumer") }
+        async move {
+            payhook::ops::consumer(&config, &aws)
+                .await
+                .expect("consumer")
+        }
     };
     let mut sequential = consumer_with(1).await;
     let mut concurrent = consumer_with(10).await;
@@ -90,8 +93,9 @@ async fn main() {
             .await
             .expect("intent");
             let body = sample_body("payment_intent.succeeded", &pi);
-            let now = payhook::clock::now_ms();
-            let header = signature::sign(WHSEC, now / 1000, body.as_bytes());
+            let now = payhook::support::clock::now_ms();
+            let header =
+                payhook::inbound::sign_stripe_signature(WHSEC, now / 1000, body.as_bytes());
             records.push(
                 DeliverySpec {
                     message_id: &format!("m-{tag}-{round}-{i}"),
@@ -123,7 +127,7 @@ async fn main() {
             } else {
                 &mut concurrent
             };
-            consumer.ledger = fresh_ledger(&format!("{tag}-{round}")).await;
+            consumer.pipeline.ledger = fresh_ledger(&format!("{tag}-{round}")).await;
             let event = batch_of(round, tag, n).await;
             let started = Instant::now();
             let r = consumer.handle(event).await.expect("batch");

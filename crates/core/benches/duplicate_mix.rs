@@ -65,7 +65,7 @@ impl Figures {
 
 async fn play(payments: usize, shortcuts: bool) -> Figures {
     let (mut stack, stripe, aws) = Stack::counted().await;
-    stack.consumer.duplicate_shortcuts = shortcuts;
+    stack.consumer.pipeline.duplicate_shortcuts = shortcuts;
 
     let mut mix = Mix(0x5eed_cafe);
     let mut messages: Vec<SqsMessage> = Vec::new();

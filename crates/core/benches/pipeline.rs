@@ -13,9 +13,8 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
-use payhook::bundle_cache::BundleCache;
-use payhook::envelope::Delivery;
-use payhook::{event, signature};
+use payhook::inbound::Delivery;
+use payhook::secrets::BundleCache;
 use payhook_testkit::delivery::DeliverySpec;
 use payhook_testkit::keys::TestKeys;
 use secrecy::SecretString;
@@ -46,7 +45,8 @@ fn bodies() -> Vec<(&'static str, String)> {
 }
 
 fn message(bundle: &str, body: &str) -> aws_lambda_events::event::sqs::SqsMessage {
-    let header = signature::sign(WHSEC, RECEIVED_AT_MS / 1000, body.as_bytes());
+    let header =
+        payhook::inbound::sign_stripe_signature(WHSEC, RECEIVED_AT_MS / 1000, body.as_bytes());
     DeliverySpec {
         message_id: "m-bench",
         body,
@@ -73,7 +73,7 @@ fn per_message(c: &mut Criterion) {
         let cache = BundleCache::default();
         cache.open(&keys, delivery.sealed_bundle).unwrap();
         let verify = |secrets: &[SecretString]| {
-            signature::verify(
+            payhook::inbound::verify_stripe_signature(
                 black_box(delivery.signature_header),
                 black_box(delivery.body.as_bytes()),
                 secrets,
@@ -107,7 +107,7 @@ fn per_message(c: &mut Criterion) {
             b.iter(|| verify(&rolling))
         });
         g.bench_function("event_parse", |b| {
-            b.iter(|| event::parse(black_box(delivery.body)).unwrap())
+            b.iter(|| payhook::inbound::parse_event(black_box(delivery.body)).unwrap())
         });
         // What event parsing cost before it borrowed: the body read into a serde_json::Value.
         g.bench_function("event_parse_into_value_before", |b| {
@@ -138,7 +138,7 @@ fn per_message(c: &mut Criterion) {
                         Arc::new(keys.open(d.sealed_bundle).unwrap())
                     };
                     opened.ensure_subscriber(d.subscriber).unwrap();
-                    signature::verify(
+                    payhook::inbound::verify_stripe_signature(
                         d.signature_header,
                         d.body.as_bytes(),
                         &opened.webhook_secrets,
@@ -146,7 +146,7 @@ fn per_message(c: &mut Criterion) {
                         300,
                     )
                     .unwrap();
-                    event::parse(d.body).unwrap()
+                    payhook::inbound::parse_event(d.body).unwrap()
                 })
             });
         }

@@ -1,89 +1,52 @@
 //! payhook: Stripe payment webhooks from SQS into DynamoDB, each PaymentIntent exactly once.
-//! This crate is what runs in AWS; the Lambda binary (`payhook-consumer`) is a thin `main`
-//! over it.
+//! This crate is what runs in AWS; the Lambda binaries (`payhook-consumer`) are thin `main`s
+//! over it, and the operator CLI and the test kit use it too.
 //!
-//! # Layout, in pipeline order
-//! - [`envelope`]: SQS record -> `Delivery` (raw body, signature header, subscriber, receive time, bundle)
-//! - [`sealed`]: open the sealed bundle, check its issuer signature -> the subscriber's secrets
-//!   (redacted, zeroized); [`issuer`]: the operator's signing key that makes bundles
-//!   acceptable
-//! - [`keyring`]: the key set a warm function uses, re-read when a bundle names a key or
-//!   issuer it lacks and when it is older than five minutes (rotation without a redeploy);
-//!   [`bundle_cache`]: opened bundles kept for warm invocations (bounded, LRU);
-//!   [`bundle_parameter`]: a subscriber's bundle read from SSM by the scheduled functions
-//! - [`signature`]: verify `Stripe-Signature` against the receive time
-//! - [`event`]: Stripe event -> the PaymentIntent to look up, or ignore
-//! - [`stripe_api`]: fetch the PaymentIntent's current state with the subscriber's key
-//! - [`ledger`]: exactly-once credit of the payment record (one DynamoDB transaction), and
-//!   who credited a PaymentIntent; [`known_credits`]: the environment's memory of that;
-//!   [`unapplied`]: succeeded money that names no usable payment record, kept for an operator;
-//!   [`subscriber_items`]: the all-pages read their operator listings share
-//! - [`dead_lettering`]: move a permanent failure to the DLQ with its reason
-//! - [`backoff`]: push a transient failure's next delivery out by its receive count
-//! - [`batch`]: per-message outcomes -> partial batch response, FIFO order kept
-//! - [`handler`]: the pipeline for one message, its notice, and the Lambda entry point
-//! - [`reconcile`]: the same steps for the events Stripe's events API lists, whether or not a
-//!   webhook arrived
-//! - [`notification`]: the notifications credits owe their subscribers (written in the
-//!   credit's transaction) and the audit trail of their attempts; [`notifier`]: signs and
-//!   delivers the due ones, on the retry schedule, through [`outbound`] (timeouts; in live
-//!   mode https to public addresses only)
-//! - [`telemetry`]: CloudWatch metrics (EMF) per message and per invocation
-//! - [`config`], [`mode`], [`keystore`], [`error`], [`setup`], [`clock`]: environment, live or
-//!   test, private keys, error classes and reasons, wiring, wall-clock time
+//! # Layout, by rank
+//!
+//! A module imports only its own folder and modules of a lower rank, never a sibling of its
+//! own rank (`tests/architecture.rs` holds the code to it). Folders re-export their API from
+//! `mod.rs`; their files are private.
+//!
+//! | rank | modules | what |
+//! | --- | --- | --- |
+//! | 0 | [`support`] | clock, error text, URL redaction, DynamoDB item helpers, deadlines |
+//! | 1 | [`mode`], [`ids`], [`reason`] | vocabulary: live or test, id shapes, failure reasons |
+//! | 2 | [`inbound`] | SQS record → delivery, `Stripe-Signature`, Stripe event (pure) |
+//! | 2 | [`secrets`] | key set, key ring, sealed bundles, issuer, SSM bundle parameter |
+//! | 2 | [`stripe`] | the PaymentIntents and events Stripe reports now |
+//! | 2 | [`ledger`] | the exactly-once credit, its outbox item, known credits, unapplied money |
+//! | 2 | [`telemetry`] | CloudWatch metrics (EMF) |
+//! | 3 | [`pipeline`] | one verified Stripe event applied, shared by the consumer and the reconcile |
+//! | 4 | [`consumer`] | the SQS Lambda: batches, backoff, dead letters |
+//! | 4 | [`reconcile`] | Stripe's events API through the pipeline, by hand and hourly |
+//! | 4 | [`notifications`] | the notifications credits owe, signed and delivered |
+//! | 5 | [`ops`] | configuration from the environment and the wiring of each binary |
+//!
+//! # Invariants
+//! - `inbound` does no I/O and never reads the clock.
+//! - Only `secrets` touches dryoc and key material.
+//! - Only `ledger` writes the payments, idempotency and outbox items, all three in one
+//!   transaction.
+//! - Only `ops` reads environment variables (`ops::config`) and builds SDK clients from them
+//!   (`ops::setup`).
 
-pub mod envelope;
+pub mod support;
 
-pub mod sealed;
-
-pub mod issuer;
-
-pub mod bundle_cache;
-
-pub mod keyring;
-
-pub mod bundle_parameter;
-
-pub mod signature;
-
-pub mod event;
-
-pub mod stripe_api;
-
-pub mod ledger;
-
-pub mod known_credits;
-
-pub mod unapplied;
-
-pub mod subscriber_items;
-
-pub mod dead_lettering;
-
-pub mod backoff;
-
-pub mod batch;
-
-pub mod handler;
-
-pub mod reconcile;
-
-pub mod notification;
-
-pub mod notifier;
-
-pub mod outbound;
-
-pub mod config;
-
+pub mod ids;
 pub mod mode;
+pub mod reason;
 
-pub mod keystore;
-
-pub mod error;
-
-pub mod setup;
-
+pub mod inbound;
+pub mod ledger;
+pub mod secrets;
+pub mod stripe;
 pub mod telemetry;
 
-pub mod clock;
+pub mod pipeline;
+
+pub mod consumer;
+pub mod notifications;
+pub mod reconcile;
+
+pub mod ops;

@@ -9,12 +9,14 @@
 
 use secrecy::SecretString;
 
-use crate::clock;
-use crate::error::{ProcessError, Reason};
-use crate::event::{self, HANDLED_TYPES};
-use crate::handler::{Consumer, Notice, Outcome};
-use crate::sealed::Bundle;
-use crate::stripe_api::{EventQuery, StripeApiError};
+use crate::inbound::{self, HANDLED_TYPES};
+use crate::pipeline::ProcessError;
+use crate::pipeline::{Account, Notice, Outcome, Pipeline};
+use crate::reason::Reason;
+use crate::secrets::Bundle;
+use crate::secrets::KeyRing;
+use crate::stripe::{EventQuery, StripeApiError};
+use crate::support::clock;
 
 /// Which events: created in `[since, until]`, epoch seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,84 +66,85 @@ pub enum ReconcileError {
     },
 }
 
-impl Consumer {
-    /// Lists the subscriber's events of the handled types in `window` (every page) and applies
-    /// each; `progress` hears of each as it is done. Each event's notice carries `request_id`
-    /// (the Lambda invocation's, when the scheduled function runs it).
-    pub async fn reconcile(
-        &self,
-        bundle: &Bundle,
-        window: Window,
-        request_id: Option<&str>,
-        mut progress: impl FnMut(&Reconciled),
-    ) -> Result<Summary, ReconcileError> {
-        let subscriber = bundle.subscriber.as_str();
-        let key = &bundle.stripe_api_key;
-        let key_mode = self.key_mode(key).map_err(|source| ReconcileError::Key {
+/// Lists the subscriber's events of the handled types in `window` (every page) and applies
+/// each through `pipeline`; `progress` hears of each as it is done. Each event's notice carries
+/// `request_id` (the Lambda invocation's, when the scheduled function runs it).
+pub async fn reconcile(
+    pipeline: &Pipeline,
+    bundle: &Bundle,
+    window: Window,
+    request_id: Option<&str>,
+    mut progress: impl FnMut(&Reconciled),
+) -> Result<Summary, ReconcileError> {
+    let subscriber = bundle.subscriber.as_str();
+    let key = &bundle.stripe_api_key;
+    let key_mode = pipeline
+        .key_mode(key)
+        .map_err(|source| ReconcileError::Key {
             subscriber: subscriber.to_string(),
             source,
         })?;
-        // The ledger records this as the crediting delivery; per run, so that a later run
-        // finding the credit reads it as already credited, not as its own lost answer.
-        let run = format!("reconcile-{}", clock::now_ms());
-        let mut summary = Summary::default();
-        for event_type in HANDLED_TYPES {
-            let mut after: Option<String> = None;
-            loop {
-                let page = self
-                    .stripe
-                    .events(
-                        key,
-                        &EventQuery {
-                            event_type,
-                            since: window.since,
-                            until: window.until,
-                            starting_after: after.as_deref(),
-                        },
-                    )
-                    .await
-                    .map_err(|source| ReconcileError::Listing {
-                        subscriber: subscriber.to_string(),
-                        source,
-                    })?;
-                for raw in &page.data {
-                    let done = self
-                        .reconcile_one(subscriber, key, key_mode, raw.get(), &run)
-                        .await;
-                    summary.events += 1;
-                    match done.outcome {
-                        "credited" => summary.credited += 1,
-                        "already_credited" => summary.already_credited += 1,
-                        "ignored" => summary.ignored += 1,
-                        "unapplied" => summary.unapplied += 1,
-                        _ => summary.failed += 1,
-                    }
-                    notice(request_id, subscriber, &done);
-                    progress(&done);
-                    after = Some(done.event_id);
+    // The ledger records this as the crediting delivery; per run, so that a later run
+    // finding the credit reads it as already credited, not as its own lost answer.
+    let run = format!("reconcile-{}", clock::now_ms());
+    let mut summary = Summary::default();
+    for event_type in HANDLED_TYPES {
+        let mut after: Option<String> = None;
+        loop {
+            let page = pipeline
+                .stripe
+                .events(
+                    key,
+                    &EventQuery {
+                        event_type,
+                        since: window.since,
+                        until: window.until,
+                        starting_after: after.as_deref(),
+                    },
+                )
+                .await
+                .map_err(|source| ReconcileError::Listing {
+                    subscriber: subscriber.to_string(),
+                    source,
+                })?;
+            for raw in &page.data {
+                let done =
+                    reconcile_one(pipeline, subscriber, key, key_mode, raw.get(), &run).await;
+                summary.events += 1;
+                match done.outcome {
+                    "credited" => summary.credited += 1,
+                    "already_credited" => summary.already_credited += 1,
+                    "ignored" => summary.ignored += 1,
+                    "unapplied" => summary.unapplied += 1,
+                    _ => summary.failed += 1,
                 }
-                if !page.has_more || page.data.is_empty() {
-                    break;
-                }
+                notice(request_id, subscriber, &done);
+                progress(&done);
+                after = Some(done.event_id);
+            }
+            if !page.has_more || page.data.is_empty() {
+                break;
             }
         }
-        Ok(summary)
     }
+    Ok(summary)
+}
 
-    async fn reconcile_one(
-        &self,
-        subscriber: &str,
-        key: &SecretString,
-        key_mode: crate::mode::Mode,
-        raw: &str,
-        run: &str,
-    ) -> Reconciled {
-        let mut notice = Notice::default();
-        let result = match event::parse(raw) {
-            Ok(event) => {
-                let delivery_id = format!("{run}:{}", event.id);
-                self.apply_event(
-                    crate::handler::Account {
+async fn reconcile_one(
+    pipeline: &Pipeline,
+    subscriber: &str,
+    key: &SecretString,
+    key_mode: crate::mode::Mode,
+    raw: &str,
+    run: &str,
+) -> Reconciled {
+    let mut notice = Notice::default();
+    let result = match inbound::parse_event(raw) {
+        Ok(event) => {
+            let delivery_id = format!("{run}:{}", event.id);
+            pipeline
+                .apply_event(
+                    Account {
                         subscriber,
                         api_key: key,
                         key_mode,
@@ -151,32 +154,31 @@ impl Consumer {
                     &mut notice,
                 )
                 .await
-            }
-            Err(e) => Err(ProcessError::Event(e)),
-        };
-        let (outcome, reason, detail) = match result {
-            Ok(Outcome::Credited { .. }) => ("credited", None, None),
-            Ok(Outcome::Duplicate(_)) => ("already_credited", None, None),
-            Ok(Outcome::Ignored(why)) => ("ignored", None, Some(why)),
-            Ok(Outcome::Unapplied { reason, detail }) => ("unapplied", Some(reason), Some(detail)),
-            Err(e) => {
-                let reason = e.reason();
-                ("failed", Some(reason), Some(e.to_string()))
-            }
-        };
-        Reconciled {
-            // A listed event always has its id; keep the page moving if one did not parse.
-            event_id: notice
-                .event_id
-                .or_else(|| raw_event_id(raw))
-                .unwrap_or_default(),
-            event_type: notice.event_type.unwrap_or_default(),
-            payment_intent: notice.payment_intent,
-            payment_id: notice.payment_id,
-            outcome,
-            reason,
-            detail,
         }
+        Err(e) => Err(ProcessError::Event(e)),
+    };
+    let (outcome, reason, detail) = match result {
+        Ok(Outcome::Credited { .. }) => ("credited", None, None),
+        Ok(Outcome::Duplicate(_)) => ("already_credited", None, None),
+        Ok(Outcome::Ignored(why)) => ("ignored", None, Some(why)),
+        Ok(Outcome::Unapplied { reason, detail }) => ("unapplied", Some(reason), Some(detail)),
+        Err(e) => {
+            let reason = e.reason();
+            ("failed", Some(reason), Some(e.to_string()))
+        }
+    };
+    Reconciled {
+        // A listed event always has its id; keep the page moving if one did not parse.
+        event_id: notice
+            .event_id
+            .or_else(|| raw_event_id(raw))
+            .unwrap_or_default(),
+        event_type: notice.event_type.unwrap_or_default(),
+        payment_intent: notice.payment_intent,
+        payment_id: notice.payment_id,
+        outcome,
+        reason,
+        detail,
     }
 }
 
@@ -206,7 +208,7 @@ fn notice(request_id: Option<&str>, subscriber: &str, r: &Reconciled) {
     );
 }
 
-/// The scheduled run's own settings, beside the consumer's [`crate::config::Config`].
+/// The scheduled run's own settings, read from the environment by `crate::ops::schedule`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
     /// `SUBSCRIBERS`: comma-separated ids, the template's `Subscribers`.
@@ -219,63 +221,8 @@ pub struct Schedule {
     pub window_hours: u32,
 }
 
-/// Every environment variable the scheduled run reads beyond the consumer's.
-pub const SCHEDULE_VARIABLES: [&str; 3] = [
-    "SUBSCRIBERS",
-    "SUBSCRIBER_PARAMETER_PREFIX",
-    "RECONCILE_WINDOW_HOURS",
-];
-
 /// Events newer than this are left to their webhooks, which are normally still on their way.
 pub const SETTLE_SECS: i64 = 300;
-
-impl Schedule {
-    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    pub fn from_lookup(
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, crate::config::ConfigError> {
-        use crate::config::ConfigError;
-        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let subscribers: Vec<String> = get("SUBSCRIBERS")
-            .ok_or(ConfigError::Missing("SUBSCRIBERS"))?
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if let Some(bad) = subscribers
-            .iter()
-            .find(|s| !crate::envelope::is_valid_subscriber(s))
-        {
-            return Err(ConfigError::Invalid {
-                name: "SUBSCRIBERS",
-                why: format!("{bad:?} is not 1-64 of A-Z a-z 0-9 _ -"),
-            });
-        }
-        let window_hours = match get("RECONCILE_WINDOW_HOURS") {
-            None => 72,
-            Some(v) => v
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|h| (1..=720).contains(h))
-                .ok_or_else(|| ConfigError::Invalid {
-                    name: "RECONCILE_WINDOW_HOURS",
-                    why: format!("expected whole hours from 1 to 720, got {v:?}"),
-                })?,
-        };
-        Ok(Schedule {
-            subscribers,
-            parameter_prefix: get("SUBSCRIBER_PARAMETER_PREFIX")
-                .unwrap_or_else(|| "/payhook/subscribers".into())
-                .trim_end_matches('/')
-                .to_string(),
-            window_hours,
-        })
-    }
-}
 
 /// One subscriber's scheduled run.
 #[derive(Debug)]
@@ -288,20 +235,18 @@ pub struct SubscriberRun {
 /// `window_hours` up to [`SETTLE_SECS`] ago. One subscriber's failure does not stop the others;
 /// each ends in one notice.
 pub async fn scheduled(
-    consumer: &Consumer,
-    aws: &aws_config::SdkConfig,
-    schedule: &Schedule,
+    reconciler: &Reconciler,
     now_secs: i64,
     request_id: Option<&str>,
 ) -> Vec<SubscriberRun> {
-    let ssm = aws_sdk_ssm::Client::new(aws);
+    let schedule = &reconciler.schedule;
     let window = Window {
         since: now_secs - i64::from(schedule.window_hours) * 3600,
         until: Some(now_secs - SETTLE_SECS),
     };
     let mut runs = Vec::new();
     for subscriber in &schedule.subscribers {
-        let result = scheduled_one(consumer, &ssm, schedule, subscriber, window, request_id).await;
+        let result = scheduled_one(reconciler, subscriber, window, request_id).await;
         match &result {
             Ok(s) => tracing::info!(
                 request_id,
@@ -334,18 +279,28 @@ pub async fn scheduled(
 }
 
 async fn scheduled_one(
-    consumer: &Consumer,
-    ssm: &aws_sdk_ssm::Client,
-    schedule: &Schedule,
+    reconciler: &Reconciler,
     subscriber: &str,
     window: Window,
     request_id: Option<&str>,
 ) -> Result<Summary, String> {
-    let bundle =
-        crate::bundle_parameter::read(ssm, &consumer.keys, &schedule.parameter_prefix, subscriber)
-            .await?;
-    consumer
-        .reconcile(&bundle, window, request_id, |_| {})
+    let bundle = crate::secrets::read_bundle_parameter(
+        &reconciler.ssm,
+        &reconciler.keys,
+        &reconciler.schedule.parameter_prefix,
+        subscriber,
+    )
+    .await?;
+    reconcile(&reconciler.pipeline, &bundle, window, request_id, |_| {})
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The scheduled function's parts: the pipeline, the key set the bundles open with, SSM where
+/// the bundles are, and the schedule.
+pub struct Reconciler {
+    pub pipeline: Pipeline,
+    pub keys: KeyRing,
+    pub ssm: aws_sdk_ssm::Client,
+    pub schedule: Schedule,
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use metrics_cloudwatch_embedded::Collector;
 
-use crate::error::Reason;
+use crate::reason::Reason;
 
 /// The metrics namespace; the template's alarms and dashboard read it.
 pub const NAMESPACE: &str = "payhook";

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use payhook::error::Reason;
+use payhook::reason::Reason;
 use payhook::telemetry;
 use payhook_testkit::delivery::sqs_event;
 use payhook_testkit::emf::{self, EmfMetric};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
-use payhook::envelope::{
+use payhook::inbound::{
     ATTR_RECEIVED_AT, ATTR_SEALED_BUNDLE, ATTR_SIGNATURE, ATTR_SUBSCRIBER, known_attribute,
 };
 

@@ -75,7 +75,7 @@ pub async fn ship_logs(aws: &SdkConfig, group: &str, lines: &[String]) -> Result
             .send()
             .await?;
     }
-    let now = payhook::clock::now_ms();
+    let now = payhook::support::clock::now_ms();
     let mut put = logs
         .put_log_events()
         .log_group_name(group)

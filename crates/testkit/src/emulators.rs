@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use payhook::ledger::schema;
-use payhook::unapplied::schema as unapplied;
+use payhook::ledger::unapplied_schema as unapplied;
 
 use crate::BoxError;
 
@@ -19,7 +19,7 @@ pub async fn aws_config_for(endpoint: &str) -> SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(LOCAL_REGION))
         .credentials_provider(creds)
-        .timeout_config(payhook::setup::timeouts())
+        .timeout_config(payhook::ops::timeouts())
         .endpoint_url(endpoint)
         .load()
         .await
@@ -85,7 +85,7 @@ pub async fn create_tables(aws: &SdkConfig, tables: &Tables<'_>) -> Result<(), B
 /// `due` index the notifier queries.
 pub async fn create_notifications_table(aws: &SdkConfig, name: &str) -> Result<(), BoxError> {
     use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, Projection, ProjectionType};
-    use payhook::notification::schema as n;
+    use payhook::ledger::outbox_schema as n;
     let db = aws_sdk_dynamodb::Client::new(aws);
     db.create_table()
         .table_name(name)

@@ -35,8 +35,26 @@ pub struct Ingress {
 }
 
 impl Ingress {
-    /// Listens on `127.0.0.1:port` (0: any free port).
+    /// Listens on `127.0.0.1:port` (0: any free port) with the repository's template's mapping.
     pub async fn start(
+        aws: SdkConfig,
+        queue_url: &str,
+        bundles: HashMap<String, String>,
+        port: u16,
+    ) -> Result<Ingress, BoxError> {
+        Self::start_with(
+            RouteMapping::from_repo_template()?,
+            aws,
+            queue_url,
+            bundles,
+            port,
+        )
+        .await
+    }
+
+    /// The same with a given template's mapping.
+    pub async fn start_with(
+        mapping: RouteMapping,
         aws: SdkConfig,
         queue_url: &str,
         bundles: HashMap<String, String>,
@@ -45,7 +63,7 @@ impl Ingress {
         let route = Arc::new(Route {
             aws,
             queue_url: queue_url.to_string(),
-            mapping: RouteMapping::from_repo_template()?,
+            mapping,
             bundles,
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
@@ -110,7 +128,7 @@ impl Route {
             (!values.is_empty()).then(|| values.join(","))
         };
         // What an HTTP API's `$context.requestTimeEpoch` holds: whole epoch seconds.
-        let request_time_epoch = payhook::clock::now_ms().div_euclid(1000);
+        let request_time_epoch = payhook::support::clock::now_ms().div_euclid(1000);
         let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
             .collect()
             .await

@@ -1,9 +1,9 @@
 //! Keys for a test or a bench: a consumer key set, the issuer it trusts, and bundles sealed
 //! the way `payhook seal` seals them.
 
-use payhook::issuer::IssuerKey;
-use payhook::keyring::KeyRing;
-use payhook::sealed::{self, BundlePlaintext, KeySet, KeySetDocument};
+use payhook::secrets::IssuerKey;
+use payhook::secrets::KeyRing;
+use payhook::secrets::{BundlePlaintext, KeySet, KeySetDocument};
 
 pub struct TestKeys {
     /// The consumer key's id.
@@ -52,7 +52,7 @@ impl TestKeys {
         url: &str,
         secret: &str,
     ) -> String {
-        sealed::seal(
+        payhook::secrets::seal(
             &self.public,
             &self.kid,
             &self.issuer,
@@ -60,7 +60,7 @@ impl TestKeys {
                 subscriber,
                 webhook_secrets: secrets,
                 stripe_api_key: api_key,
-                notify: Some(payhook::sealed::NotifyConfig { url, secret }),
+                notify: Some(payhook::secrets::NotifyConfig { url, secret }),
             },
         )
         .expect("seal")
@@ -75,7 +75,7 @@ impl TestKeys {
         secrets: &[&str],
         api_key: &str,
     ) -> String {
-        sealed::seal(
+        payhook::secrets::seal(
             public,
             kid,
             &self.issuer,

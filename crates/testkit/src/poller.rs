@@ -9,7 +9,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 
-use payhook::handler::Consumer;
+use payhook::consumer::Consumer;
 
 use crate::delivery::{lambda_attribute, lambda_record, sqs_event};
 

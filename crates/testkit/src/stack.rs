@@ -3,11 +3,10 @@
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
-use payhook::config::Config;
-use payhook::handler::Consumer;
-use payhook::{setup, signature};
+use payhook::consumer::Consumer;
+use payhook::ops::Config;
 
-pub use payhook::clock::now_ms;
+pub use payhook::support::clock::now_ms;
 
 use crate::delivery::DeliverySpec;
 use crate::keys::TestKeys;
@@ -144,7 +143,7 @@ impl Stack {
             Some(endpoint) => emulators::aws_config_for(endpoint).await,
             None => aws.clone(),
         };
-        let consumer = setup::consumer(&config, &consumer_aws)
+        let consumer = payhook::ops::consumer(&config, &consumer_aws)
             .await
             .expect("consumer loads its keys from Secrets Manager");
         let bundle = keys.seal(SUBSCRIBER, &[WHSEC], API_KEY);
@@ -181,10 +180,10 @@ impl Stack {
     /// lacks, without the cooldown: for tests that make dead letters of unknown keys in
     /// bulk (the cooldown turns all but the first of a burst into retries).
     pub async fn rereading_keys_every_time(&mut self) {
-        self.consumer.keys = payhook::keyring::KeyRing::load_with(
+        self.consumer.keys = payhook::secrets::KeyRing::load_with(
             aws_sdk_secretsmanager::Client::new(&self.consumer_aws),
             &self.config.keyset_secret_id,
-            payhook::keyring::MAX_AGE,
+            payhook::secrets::KEYSET_MAX_AGE,
             Duration::ZERO,
         )
         .await
@@ -193,7 +192,7 @@ impl Stack {
 
     /// Another consumer over the same tables, keys and queues (a second Lambda instance).
     pub async fn second_consumer(&self) -> Consumer {
-        setup::consumer(&self.config, &self.consumer_aws)
+        payhook::ops::consumer(&self.config, &self.consumer_aws)
             .await
             .expect("second consumer")
     }
@@ -276,7 +275,11 @@ pub struct Msg<'a> {
 
 impl Msg<'_> {
     pub fn sqs(&self) -> SqsMessage {
-        let header = signature::sign(self.secret, self.signed_at, self.body.as_bytes());
+        let header = payhook::inbound::sign_stripe_signature(
+            self.secret,
+            self.signed_at,
+            self.body.as_bytes(),
+        );
         DeliverySpec {
             message_id: self.id,
             body: self.body,

@@ -4,10 +4,8 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use payhook::clock;
-use payhook::error::Reason;
-use payhook::keystore;
-use payhook::sealed::KeySet;
+use payhook::reason::Reason;
+use payhook::secrets::KeySet;
 
 use crate::commands::Context;
 use crate::failure::{Failure, Result};
@@ -73,7 +71,7 @@ impl ListArgs {
                 dash(&l.reason),
                 l.attempts,
                 l.first_seen_ms
-                    .map(|ms| clock::rfc3339((ms / 1000) as u64))
+                    .map(|ms| payhook::support::clock::rfc3339((ms / 1000) as u64))
                     .unwrap_or_else(|| "-".into()),
             );
         }
@@ -165,7 +163,7 @@ impl RedriveArgs {
                 .map_err(|e| Failure::usage(format!("--keyset {}", path.display()), e))?,
             (None, Some(secret_id)) => {
                 let secrets = aws_sdk_secretsmanager::Client::new(aws);
-                keystore::load_keyset(&secrets, secret_id)
+                payhook::secrets::load_keyset(&secrets, secret_id)
                     .await
                     .map_err(|e| Failure::failed("reading the key set", e))?
             }

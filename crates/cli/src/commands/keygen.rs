@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use payhook::issuer::IssuerKey;
-use payhook::sealed::{self, KeySet, KeySetDocument};
+use payhook::secrets::IssuerKey;
+use payhook::secrets::{KeySet, KeySetDocument};
 
 use crate::failure::{Failure, Result};
 use crate::input::{read_file, write_private};
@@ -45,7 +45,7 @@ impl Args {
         let (consumer_public, consumer_key) = match &self.kid {
             Some(kid) => {
                 let (public, key) =
-                    sealed::generate_key(kid).map_err(|e| Failure::usage("--kid", e))?;
+                    payhook::secrets::generate_key(kid).map_err(|e| Failure::usage("--kid", e))?;
                 (Some(public), Some(key))
             }
             None => (None, None),
@@ -70,7 +70,7 @@ impl Args {
                     }
                 }
                 // A version 1 key set predates issuers: adding one upgrades it.
-                doc.version = sealed::KEYSET_VERSION;
+                doc.version = payhook::secrets::KEYSET_VERSION;
                 doc.keys.extend(consumer_key);
                 doc.issuers.extend(issuer.as_ref().map(IssuerKey::trust));
                 (path.clone(), doc)
@@ -84,7 +84,7 @@ impl Args {
                     .hint("pass both --kid and --issuer-kid (with --issuer-out)"));
                 };
                 let doc = KeySetDocument {
-                    version: sealed::KEYSET_VERSION,
+                    version: payhook::secrets::KEYSET_VERSION,
                     keys: vec![key],
                     issuers: vec![issuer.trust()],
                 };
@@ -108,13 +108,16 @@ impl Args {
         write_private(&path, &json)?;
         eprintln!("private key set written to {}", path.display());
         if let (Some(kid), Some(public)) = (&self.kid, &consumer_public) {
-            println!("kid={kid} public_key={}", sealed::encode_public_key(public));
+            println!(
+                "kid={kid} public_key={}",
+                payhook::secrets::encode_public_key(public)
+            );
         }
         if let Some(issuer) = &issuer {
             println!(
                 "issuer={} issuer_public_key={}",
                 issuer.kid(),
-                sealed::encode_public_key(&issuer.public_key())
+                payhook::secrets::encode_public_key(&issuer.public_key())
             );
         }
         Ok(())

@@ -4,9 +4,7 @@
 
 use std::path::PathBuf;
 
-use payhook::issuer::IssuerKey;
-use payhook::keystore;
-use payhook::sealed::{self, KeySetDocument, Removed};
+use payhook::secrets::{self, IssuerKey, KeySetDocument, Removed};
 
 use crate::commands::Context;
 use crate::failure::{Failure, Result};
@@ -69,7 +67,7 @@ impl Command {
         let read = |id: &str| {
             let (client, id) = (client.clone(), id.to_string());
             async move {
-                keystore::read_document(&client, &id)
+                secrets::read_document(&client, &id)
                     .await
                     .map_err(|e| Failure::failed("reading the key set", e))
             }
@@ -77,7 +75,7 @@ impl Command {
         let write = |id: &str, doc: KeySetDocument| {
             let (client, id) = (client.clone(), id.to_string());
             async move {
-                let version = keystore::write_document(&client, &id, &doc)
+                let version = secrets::write_document(&client, &id, &doc)
                     .await
                     .map_err(|e| Failure::failed("storing the key set", e))?;
                 eprintln!("key set stored in {id} (version {version})");
@@ -99,7 +97,7 @@ impl Command {
                 write(&secret.secret_id, doc).await?;
                 println!(
                     "kid={kid} public_key={}",
-                    sealed::encode_public_key(&public)
+                    payhook::secrets::encode_public_key(&public)
                 );
             }
             Command::AddIssuer {
@@ -121,7 +119,7 @@ impl Command {
                 write(&secret.secret_id, doc).await?;
                 println!(
                     "issuer={issuer_kid} issuer_public_key={}",
-                    sealed::encode_public_key(&issuer.public_key())
+                    payhook::secrets::encode_public_key(&issuer.public_key())
                 );
             }
             Command::Remove { secret, kid } => {
@@ -142,8 +140,8 @@ impl Command {
 /// Public halves only.
 fn show(doc: &KeySetDocument) {
     for key in &doc.keys {
-        let public = sealed::public_key_of(key)
-            .map(|p| sealed::encode_public_key(&p))
+        let public = payhook::secrets::public_key_of(key)
+            .map(|p| payhook::secrets::encode_public_key(&p))
             .unwrap_or_else(|| "(unreadable)".into());
         println!("key    {} public_key={public}", key.kid);
     }

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::failure::Result;
 
+#[cfg(feature = "dev")]
 pub mod dev;
 pub mod dlq;
 pub mod keygen;
@@ -43,7 +44,7 @@ pub struct Context {
 
 impl Context {
     pub async fn aws(&self) -> aws_config::SdkConfig {
-        payhook::setup::aws_config(self.endpoint.as_deref()).await
+        payhook::ops::aws_config(self.endpoint.as_deref()).await
     }
 }
 
@@ -69,7 +70,9 @@ pub enum Command {
     /// Inspect and redrive the dead-letter queue.
     #[command(subcommand)]
     Dlq(dlq::Command),
-    /// Local development: emulators, sample deliveries, the local consumer.
+    /// Local development: emulators, sample deliveries, the local consumer (built with the
+    /// `dev` feature).
+    #[cfg(feature = "dev")]
     #[command(subcommand)]
     Dev(dev::Command),
 }
@@ -87,6 +90,7 @@ impl Cli {
             Command::Dlq(command) => command.run(context).await,
             Command::Unapplied(command) => command.run(context).await,
             Command::Notifications(command) => command.run(context).await,
+            #[cfg(feature = "dev")]
             Command::Dev(command) => command.run(context).await,
         }
     }

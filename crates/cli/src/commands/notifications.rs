@@ -1,7 +1,7 @@
 //! `payhook notifications list` and `payhook notifications resend`: the payment.credited
 //! notifications owed to subscribers, every attempt at delivering them, and sending one again.
 
-use payhook::notification::{Attempt, Notification, Notifications};
+use payhook::notifications::{Attempt, Notification, Notifications};
 
 use crate::commands::Context;
 use crate::failure::{Failure, Result};
@@ -73,7 +73,7 @@ impl ListArgs {
 }
 
 fn when(ms: i64) -> String {
-    payhook::clock::rfc3339((ms.max(0) / 1000) as u64)
+    payhook::support::clock::rfc3339((ms.max(0) / 1000) as u64)
 }
 
 fn print_notification(n: &Notification) {
@@ -164,7 +164,7 @@ impl ResendArgs {
             )
             .hint("see `payhook notifications list --subscriber …`"));
         }
-        let now = payhook::clock::now_ms();
+        let now = payhook::support::clock::now_ms();
         for id in &ids {
             let found = store
                 .resend(&self.subscriber, id, now)

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use payhook::sealed::KeySet;
+use payhook::secrets::KeySet;
 use secrecy::ExposeSecret;
 
 use crate::failure::{Failure, Result};
@@ -45,7 +45,7 @@ impl Args {
             Some(n) => {
                 println!(
                     "notify endpoint: {}",
-                    payhook::outbound::display_url(&n.url)
+                    payhook::support::redact::display_url(&n.url)
                 );
                 println!("notify secret:   {}", mask(n.secret.expose_secret()));
             }

@@ -1,8 +1,8 @@
 //! `payhook reconcile`: credit a subscriber's payments from Stripe's events API, whether or not
 //! their webhooks arrived.
 
-use payhook::config::Config;
-use payhook::reconcile::Window;
+use payhook::ops::Config;
+use payhook::reconcile::{self, Window};
 
 use crate::commands::Context;
 use crate::failure::{Failure, Result};
@@ -43,12 +43,15 @@ impl Args {
     pub async fn run(self, context: &Context) -> Result<()> {
         let config = Config::from_env().map_err(|e| Failure::usage("the environment", e))?;
         let aws = context.aws().await;
-        let consumer = payhook::setup::consumer(&config, &aws)
-            .await
-            .map_err(|e| Failure::failed("starting the consumer", e))?;
+        // The pipeline and the key set: no queue clients, nothing is sent to a queue here.
+        let (pipeline, keys) = tokio::join!(
+            payhook::ops::pipeline(&config, &aws),
+            payhook::ops::key_ring(&config.keyset_secret_id, &aws)
+        );
+        let pipeline = pipeline.map_err(|e| Failure::failed("starting the pipeline", e))?;
+        let keys = keys.map_err(|e| Failure::failed("reading the key set", e))?;
         let what = || format!("--bundle for {}", self.subscriber);
-        let bundle = consumer
-            .keys
+        let bundle = keys
             .open(&value_or_file("--bundle", &self.bundle)?)
             .await
             .map_err(|e| Failure::usage(what(), e))?;
@@ -62,26 +65,25 @@ impl Args {
         eprintln!(
             "reconciling {} from {}{} ({} mode)",
             self.subscriber,
-            payhook::clock::rfc3339(self.since.max(0) as u64),
+            payhook::support::clock::rfc3339(self.since.max(0) as u64),
             self.until
-                .map(|u| format!(" to {}", payhook::clock::rfc3339(u.max(0) as u64)))
+                .map(|u| format!(" to {}", payhook::support::clock::rfc3339(u.max(0) as u64)))
                 .unwrap_or_default(),
             config.mode,
         );
-        let summary = consumer
-            .reconcile(&bundle, window, None, |r| {
-                eprintln!(
-                    "{:<16} {:<28} {:<28} {:<24} {}{}",
-                    r.outcome,
-                    r.event_id,
-                    r.event_type,
-                    r.payment_intent.as_deref().unwrap_or("-"),
-                    r.payment_id.as_deref().unwrap_or("-"),
-                    r.reason.map(|x| format!("  ({x})")).unwrap_or_default(),
-                )
-            })
-            .await
-            .map_err(|e| Failure::failed("reconcile", e))?;
+        let summary = reconcile::reconcile(&pipeline, &bundle, window, None, |r| {
+            eprintln!(
+                "{:<16} {:<28} {:<28} {:<24} {}{}",
+                r.outcome,
+                r.event_id,
+                r.event_type,
+                r.payment_intent.as_deref().unwrap_or("-"),
+                r.payment_id.as_deref().unwrap_or("-"),
+                r.reason.map(|x| format!("  ({x})")).unwrap_or_default(),
+            )
+        })
+        .await
+        .map_err(|e| Failure::failed("reconcile", e))?;
         println!(
             "reconcile done: {} events, {} credited, {} already credited, {} ignored, {} unapplied, {} failed",
             summary.events,

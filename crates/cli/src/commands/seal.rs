@@ -3,10 +3,9 @@
 
 use std::path::PathBuf;
 
-use payhook::issuer::IssuerKey;
 use payhook::mode::Mode;
-use payhook::notification;
-use payhook::sealed::{self, BundlePlaintext, NotifyConfig};
+use payhook::secrets::IssuerKey;
+use payhook::secrets::{BundlePlaintext, NotifyConfig};
 use zeroize::Zeroizing;
 
 use crate::failure::{Failure, Result};
@@ -42,7 +41,7 @@ pub struct Args {
 
 impl Args {
     pub fn run(self) -> Result<()> {
-        let public = sealed::decode_public_key(&self.public_key).ok_or_else(|| {
+        let public = payhook::secrets::decode_public_key(&self.public_key).ok_or_else(|| {
             Failure::usage("--public-key", "is not 32 bytes of base64")
                 .hint("pass the public_key= value keygen printed")
         })?;
@@ -83,12 +82,12 @@ impl Args {
                 check_notify_url(url, wanted)?;
                 Some(match std::env::var("PAYHOOK_NOTIFY_SECRET") {
                     Ok(secret) if !secret.trim().is_empty() => {
-                        notification::check_secret(secret.trim())
+                        payhook::notifications::check_secret(secret.trim())
                             .map_err(|e| Failure::usage("PAYHOOK_NOTIFY_SECRET", e))?;
                         Zeroizing::new(secret.trim().to_string())
                     }
                     _ => {
-                        let secret = notification::generate_secret();
+                        let secret = payhook::notifications::generate_secret();
                         eprintln!(
                             "payhook: the notification signing secret for {} (give it to the \
                              subscriber now; it is not shown again, and resealing without \
@@ -109,7 +108,7 @@ impl Args {
                 url,
                 secret: secret.as_str(),
             });
-        let bundle = sealed::seal(
+        let bundle = payhook::secrets::seal(
             &public,
             &self.kid,
             &issuer,

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use payhook::outbound::{Outbound, Policy};
-use payhook::{clock, signature};
+use payhook::inbound::sign_stripe_signature;
+use payhook::notifications::{Outbound, Policy};
 
 use crate::commands::Context;
 use crate::failure::{Failure, Result};
@@ -59,7 +59,7 @@ impl CheckArgs {
         let secret = env_secret("PAYHOOK_WEBHOOK_SECRET")?;
         let aws = context.aws().await;
         let outputs = self.outputs(&aws).await?;
-        let sent_at_ms = clock::now_ms();
+        let sent_at_ms = payhook::support::clock::now_ms();
         let event_id = format!("evt_payhook_check_{sent_at_ms}");
         let body = serde_json::json!({
             "id": event_id,
@@ -70,7 +70,7 @@ impl CheckArgs {
             "data": {"object": {"id": "payhook_stack_check", "object": "payhook.stack_check"}},
         })
         .to_string();
-        let header = signature::sign(&secret, sent_at_ms / 1000, body.as_bytes());
+        let header = sign_stripe_signature(&secret, sent_at_ms / 1000, body.as_bytes());
         let url = format!(
             "{}/stripe/{}",
             outputs.webhook_base_url.trim_end_matches('/'),
@@ -136,7 +136,7 @@ impl CheckArgs {
             "stack {} ok: {event_id} went through {url} and the queue; the consumer \
              acknowledged it ({reason}), received {} ({} ms after sending)",
             self.stack,
-            clock::rfc3339((received_at_ms.max(0) / 1000) as u64),
+            payhook::support::clock::rfc3339((received_at_ms.max(0) / 1000) as u64),
             off_ms
         );
         Ok(())

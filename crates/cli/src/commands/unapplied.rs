@@ -1,9 +1,8 @@
 //! `payhook unapplied list` and `payhook unapplied apply`: succeeded money that named no usable
 //! payment record, and assigning it to one.
 
-use payhook::config::Config;
-use payhook::ledger::{Applied, Credit};
-use payhook::unapplied::UnappliedItem;
+use payhook::ledger::{self, AssignError, Assigned, Ledger, Unapplied, UnappliedStatus};
+use payhook::ops::{self, Config};
 
 use crate::commands::Context;
 use crate::failure::{Failure, Result};
@@ -11,7 +10,7 @@ use crate::failure::{Failure, Result};
 /// Succeeded payments the consumer kept because they name no usable payment record (no
 /// metadata.id, another currency than the record's, an id that cannot be a key). Configured
 /// like the Lambda, from the environment (PAYMENTS_TABLE, IDEMPOTENCY_TABLE, UNAPPLIED_TABLE,
-/// KEYSET_SECRET_ID).
+/// NOTIFICATIONS_TABLE).
 #[derive(clap::Subcommand)]
 pub enum Command {
     List(ListArgs),
@@ -21,12 +20,12 @@ pub enum Command {
 impl Command {
     pub async fn run(self, context: &Context) -> Result<()> {
         let config = Config::from_env().map_err(|e| Failure::usage("the environment", e))?;
-        let consumer = payhook::setup::consumer(&config, &context.aws().await)
-            .await
-            .map_err(|e| Failure::failed("starting the consumer", e))?;
+        let aws = context.aws().await;
+        // Two tables: no key set, no Stripe client.
+        let (unapplied, ledger) = (ops::unapplied(&config, &aws), ops::ledger(&config, &aws));
         match self {
-            Command::List(args) => args.run(&consumer).await,
-            Command::Apply(args) => args.run(&consumer).await,
+            Command::List(args) => args.run(&unapplied, &ledger).await,
+            Command::Apply(args) => args.run(&unapplied, &ledger).await,
         }
     }
 }
@@ -42,29 +41,18 @@ pub struct ListArgs {
 }
 
 impl ListArgs {
-    async fn run(self, consumer: &payhook::handler::Consumer) -> Result<()> {
-        let mut items = consumer
-            .unapplied
-            .list(self.subscriber.as_deref())
+    async fn run(self, unapplied: &Unapplied, ledger: &Ledger) -> Result<()> {
+        let kept = ledger::kept_payments(unapplied, ledger, self.subscriber.as_deref())
             .await
             .map_err(|e| Failure::failed("listing unapplied payments", e))?;
-        // A later event may have credited it by itself (a Checkout Session naming the payment
-        // after the PaymentIntent's own event did not): the ledger says so.
-        for i in items.iter_mut().filter(|i| i.status == "unapplied") {
-            if let Some(by) = consumer
-                .ledger
-                .credited_by(&i.subscriber, &i.payment_intent)
-                .await
-                .map_err(|e| Failure::failed("reading the ledger", e))?
-            {
-                i.status = "credited".into();
-                i.applied_payment_id = Some(by.payment_id);
-            }
-        }
         if self.json {
-            for i in &items {
-                let line = serde_json::to_string(i)
+            for k in &kept {
+                let mut line = serde_json::to_value(&k.item)
                     .map_err(|e| Failure::failed("encoding an unapplied payment", e))?;
+                line["credited_since_by"] =
+                    serde_json::json!(k.credited_since.as_ref().map(|by| {
+                        serde_json::json!({"payment_id": by.payment_id, "event_id": by.event_id})
+                    }));
                 println!("{line}");
             }
             return Ok(());
@@ -73,23 +61,32 @@ impl ListArgs {
             "{:<12} {:<28} {:<10} {:>10} {:<4} {:<18} {:<24} event",
             "subscriber", "payment intent", "status", "amount", "cur", "reason", "payment id"
         );
-        for i in &items {
+        for k in &kept {
+            let i = &k.item;
+            // A later event may have credited it by itself (a Checkout Session naming the
+            // record after the PaymentIntent's own event did not): shown as such.
+            let (status, record) = match (&k.credited_since, i.status) {
+                (Some(by), UnappliedStatus::Unapplied) => {
+                    ("credited", Some(by.payment_id.as_str()))
+                }
+                _ => (
+                    i.status.as_str(),
+                    i.applied_payment_id.as_deref().or(i.payment_id.as_deref()),
+                ),
+            };
             println!(
                 "{:<12} {:<28} {:<10} {:>10} {:<4} {:<18} {:<24} {}",
                 i.subscriber,
                 i.payment_intent,
-                i.status,
+                status,
                 i.amount_received,
                 i.currency,
                 i.reason,
-                i.applied_payment_id
-                    .as_deref()
-                    .or(i.payment_id.as_deref())
-                    .unwrap_or("-"),
+                record.unwrap_or("-"),
                 i.event_id,
             );
         }
-        eprintln!("{} unapplied payment(s)", items.len());
+        eprintln!("{} unapplied payment(s)", kept.len());
         Ok(())
     }
 }
@@ -109,57 +106,30 @@ pub struct ApplyArgs {
 }
 
 impl ApplyArgs {
-    async fn run(self, consumer: &payhook::handler::Consumer) -> Result<()> {
+    async fn run(self, unapplied: &Unapplied, ledger: &Ledger) -> Result<()> {
         let what = || format!("{}/{}", self.subscriber, self.intent);
-        let item: UnappliedItem = consumer
-            .unapplied
-            .get(&self.subscriber, &self.intent)
-            .await
-            .map_err(|e| Failure::failed(format!("reading {}", what()), e))?
-            .ok_or_else(|| {
-                Failure::usage(what(), "is not an unapplied payment")
-                    .hint("see `payhook unapplied list`")
-            })?;
-        if item.status != "unapplied" {
-            return Err(Failure::usage(
-                what(),
-                format!(
-                    "is already {} (to {})",
-                    item.status,
-                    item.applied_payment_id.as_deref().unwrap_or("-")
-                ),
-            ));
-        }
-        let delivery_id = format!("unapplied-apply-{}", payhook::clock::now_ms());
-        let applied = consumer
-            .ledger
-            .apply(&Credit {
-                subscriber: &self.subscriber,
-                payment_id: &self.payment_id,
-                intent_id: &self.intent,
-                amount_received: item.amount_received,
-                currency: &item.currency,
-                event_id: &item.event_id,
-                event_type: &item.event_type,
-                message_id: &delivery_id,
-            })
-            .await
-            .map_err(|e| Failure::failed(format!("crediting {}", what()), e))?;
-        let credited_to = match &applied {
-            Applied::Duplicate(by) => by.payment_id.as_str(),
-            _ => self.payment_id.as_str(),
-        };
-        consumer
-            .unapplied
-            .mark_applied(&self.subscriber, &self.intent, credited_to)
-            .await
-            .map_err(|e| Failure::failed(format!("marking {} applied", what()), e))?;
-        match applied {
-            Applied::Credited | Applied::CreditedEarlier => println!(
+        let delivery_id = format!("unapplied-apply-{}", payhook::support::clock::now_ms());
+        let (assigned, item) = ledger::assign(
+            unapplied,
+            ledger,
+            &self.subscriber,
+            &self.intent,
+            &self.payment_id,
+            &delivery_id,
+        )
+        .await
+        .map_err(|e| match e {
+            AssignError::NotKept { .. } => Failure::usage(what(), "is not an unapplied payment")
+                .hint("see `payhook unapplied list`"),
+            e @ AssignError::AlreadyApplied { .. } => Failure::usage(what(), e),
+            AssignError::Ledger(e) => Failure::failed(format!("crediting {}", what()), e),
+        })?;
+        match assigned {
+            Assigned::Credited => println!(
                 "credited {} {} to {}/{}",
                 item.amount_received, item.currency, self.subscriber, self.payment_id
             ),
-            Applied::Duplicate(by) => println!(
+            Assigned::AlreadyCredited(by) => println!(
                 "{} was already credited (to {}, by {}); nothing changed",
                 self.intent, by.payment_id, by.message_id
             ),

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use payhook::{clock, event, signature};
 use payhook_testkit::SAMPLE_INTENT_ID;
 use payhook_testkit::delivery::DeliverySpec;
 
@@ -60,7 +59,7 @@ impl DeliveryArgs {
         if let Some(pi) = &self.payment_intent {
             body = body.replace(SAMPLE_INTENT_ID, pi);
         }
-        let event = event::parse(&body).map_err(|e| {
+        let event = payhook::inbound::parse_event(&body).map_err(|e| {
             Failure::usage(
                 format!("--body {}", self.body.display()),
                 format!("is not a usable Stripe event: {e}"),
@@ -72,7 +71,9 @@ impl DeliveryArgs {
         } else {
             env_secret("PAYHOOK_WEBHOOK_SECRET")?
         };
-        let received_at_ms = self.received_at_ms.unwrap_or_else(clock::now_ms);
+        let received_at_ms = self
+            .received_at_ms
+            .unwrap_or_else(payhook::support::clock::now_ms);
         // As sent: created a moment before it was received (the samples' own dates are old).
         if let Ok(mut json) = serde_json::from_str::<serde_json::Value>(&body)
             && json.get("created").is_some()
@@ -81,7 +82,11 @@ impl DeliveryArgs {
             body = serde_json::to_string_pretty(&json)
                 .map_err(|e| Failure::failed("encoding the event", e))?;
         }
-        let header = signature::sign(&secret, received_at_ms / 1000 - 1, body.as_bytes());
+        let header = payhook::inbound::sign_stripe_signature(
+            &secret,
+            received_at_ms / 1000 - 1,
+            body.as_bytes(),
+        );
         Ok(Built {
             body,
             header,

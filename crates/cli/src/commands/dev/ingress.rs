@@ -2,11 +2,14 @@
 
 use std::collections::HashMap;
 
+use std::path::PathBuf;
+
 use payhook_testkit::ingress::Ingress;
+use payhook_testkit::route::RouteMapping;
 
 use crate::commands::Context;
 use crate::failure::{Failure, Result};
-use crate::input::value_or_file;
+use crate::input::{read_file, value_or_file};
 
 /// Listen on a local port and accept `POST /stripe/<subscriber>` exactly as the deployed route
 /// does: the raw body onto the queue, with the attributes template.yaml's integration maps (the
@@ -24,6 +27,9 @@ pub struct Args {
     /// their SSM bundles.
     #[arg(long = "route", value_name = "SUBSCRIBER=@FILE", required = true)]
     routes: Vec<String>,
+    /// The SAM template whose route mapping to apply.
+    #[arg(long, default_value = "template.yaml")]
+    template: PathBuf,
 }
 
 impl Args {
@@ -35,8 +41,11 @@ impl Args {
             })?;
             bundles.insert(subscriber.to_string(), value_or_file("--route", bundle)?);
         }
+        let mapping = RouteMapping::from_template(&read_file("--template", &self.template)?)
+            .map_err(|e| Failure::usage(format!("--template {}", self.template.display()), e))?;
         let names: Vec<String> = bundles.keys().cloned().collect();
-        let ingress = Ingress::start(context.aws().await, &self.queue_url, bundles, self.port)
+        let aws = context.aws().await;
+        let ingress = Ingress::start_with(mapping, aws, &self.queue_url, bundles, self.port)
             .await
             .map_err(|e| Failure::failed(format!("listening on port {}", self.port), e))?;
         for name in names {

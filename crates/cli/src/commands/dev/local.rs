@@ -1,7 +1,7 @@
 //! `payhook dev local`: the consumer polling a local queue, as Lambda's event source mapping
 //! would run it.
 
-use payhook::config::Config;
+use payhook::ops::Config;
 use payhook_testkit::poller;
 
 use crate::commands::Context;
@@ -39,10 +39,10 @@ impl Args {
                 None
             }
             None => {
-                payhook::setup::init_tracing();
+                payhook::ops::init_tracing();
                 let config =
                     Config::from_env().map_err(|e| Failure::usage("the environment", e))?;
-                let consumer = payhook::setup::consumer(&config, &aws)
+                let consumer = payhook::ops::consumer(&config, &aws)
                     .await
                     .map_err(|e| Failure::failed("starting the consumer", e))?;
                 eprintln!(

@@ -1,7 +1,5 @@
 //! `payhook dev notify`: one pass of the notifier against the local stack.
 
-use payhook::notifier::NotifierConfig;
-
 use crate::commands::Context;
 use crate::failure::{Failure, Result};
 
@@ -17,13 +15,13 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, context: &Context) -> Result<()> {
-        let config =
-            NotifierConfig::from_env().map_err(|e| Failure::usage("the environment", e))?;
+        let config = payhook::ops::notifier_config_from_env()
+            .map_err(|e| Failure::usage("the environment", e))?;
         let aws = context.aws().await;
-        let notifier = payhook::setup::notifier(&config, &aws)
+        let notifier = payhook::ops::notifier(&config, &aws)
             .await
             .map_err(|e| Failure::failed("starting the notifier", e))?;
-        let now = payhook::clock::now_ms() + self.later_secs * 1000;
+        let now = payhook::support::clock::now_ms() + self.later_secs * 1000;
         let s = notifier.run_due(now, None).await;
         println!(
             "delivered {}, retrying {}, dead-lettered {}, failed {}",

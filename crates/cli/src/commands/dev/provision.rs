@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use payhook::sealed::KeySet;
+use payhook::secrets::KeySet;
 use payhook_testkit::emulators;
 
 use crate::commands::Context;

@@ -1,0 +1,242 @@
+//! One message of a batch: its envelope read, its bundle opened, its signature verified, its
+//! event applied by the pipeline, and its one notice (and metrics) written; a failure becomes
+//! its outcome: a retry with backoff, or a dead letter with its reason.
+
+use std::time::Instant;
+
+use aws_lambda_events::event::sqs::SqsMessage;
+
+use super::{Consumer, ItemResult};
+use crate::inbound::{self, Action, Delivery};
+use crate::pipeline::{Account, Notice, Outcome, ProcessError};
+use crate::reason::FailureClass;
+use crate::support::clock;
+use crate::telemetry;
+
+/// The subscriber and PaymentIntent a message names, read without verifying anything: used
+/// only to run messages for one PaymentIntent one after another. A forged body can at worst
+/// make its message wait for another; everything it says is checked before it is acted on.
+pub(super) fn same_payment_intent(msg: &SqsMessage) -> Option<String> {
+    let subscriber = msg
+        .message_attributes
+        .get(inbound::ATTR_SUBSCRIBER)?
+        .string_value
+        .as_deref()?;
+    match inbound::parse_event(msg.body.as_deref()?).ok()?.action {
+        Action::LookUp { intent_id } => Some(format!("{subscriber}#{intent_id}")),
+        Action::Ignore { .. } => None,
+    }
+}
+
+impl Consumer {
+    pub(super) async fn handle_message(
+        &self,
+        message_id: &str,
+        msg: &SqsMessage,
+        request_id: Option<&str>,
+    ) -> ItemResult {
+        let started = Instant::now();
+        let mut notice = Notice::default();
+        let result = self.process(message_id, msg, &mut notice).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        // A message refused before its body was verified names no event; the id its body
+        // claims (unverified, for finding the message, never acted on) says which it was.
+        let claimed_event_id = match (&result, &notice.event_id) {
+            (Err(_), None) => msg.body.as_deref().and_then(inbound::claimed_event_id),
+            _ => None,
+        };
+        let claimed_event_id = claimed_event_id.as_deref();
+        let Notice {
+            subscriber,
+            received_at_ms,
+            event_id,
+            event_type,
+            payment_intent,
+            payment_id,
+        } = notice;
+        // One notice per message, and its metrics: the outcome, and the reason where it has one.
+        macro_rules! notice {
+            ($level:ident, $outcome:expr, $reason:expr; $($rest:tt)*) => {
+                telemetry::message($outcome, $reason);
+                tracing::$level!(
+                    request_id,
+                    message_id,
+                    subscriber,
+                    received_at_ms,
+                    event_id,
+                    claimed_event_id,
+                    event_type,
+                    payment_intent,
+                    payment_id,
+                    outcome = $outcome,
+                    duration_ms,
+                    $($rest)*
+                )
+            };
+        }
+        let error = match result {
+            Ok(Outcome::Credited { recovered: false }) => {
+                notice!(info, "credited", None; "payment credited");
+                return ItemResult::Done;
+            }
+            Ok(Outcome::Credited { recovered: true }) => {
+                notice!(
+                    info,
+                    "credited", None;
+                    recovered = true,
+                    "payment credited (by this message's earlier attempt, whose answer was lost)"
+                );
+                return ItemResult::Done;
+            }
+            Ok(Outcome::Duplicate(by)) => {
+                notice!(
+                    info,
+                    "duplicate", None;
+                    credited_by_event = by.event_id.as_str(),
+                    credited_by_message = by.message_id.as_str(),
+                    "PaymentIntent already credited; nothing changed"
+                );
+                return ItemResult::Done;
+            }
+            Ok(Outcome::Unapplied { reason, detail }) => {
+                notice!(
+                    warn,
+                    "unapplied", Some(reason);
+                    reason = reason.as_str(),
+                    error = detail.as_str(),
+                    "succeeded, but names no usable payment record: kept as unapplied money"
+                );
+                return ItemResult::Done;
+            }
+            Ok(Outcome::Ignored(why)) => {
+                notice!(
+                    info,
+                    "ignored", None;
+                    reason = why.as_str(),
+                    "acknowledged without effect"
+                );
+                return ItemResult::Done;
+            }
+            Err(e) => e,
+        };
+        let reason_code = error.reason();
+        let reason = reason_code.as_str();
+        let class = error.class().as_str();
+        let detail = error.to_string();
+        match (error.class(), &self.dead_letters) {
+            (FailureClass::Transient, _) => {
+                let retry_in_secs = match &self.backoff {
+                    Some(backoff) => match backoff.defer(msg).await {
+                        Ok(delay) => Some(delay),
+                        Err(e) => {
+                            tracing::warn!(
+                                message_id,
+                                error = e.as_str(),
+                                "could not set the retry delay; the queue's visibility timeout applies"
+                            );
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                notice!(
+                    warn,
+                    "retry", Some(reason_code);
+                    reason,
+                    class,
+                    error = detail.as_str(),
+                    retry_in_secs,
+                    "will be retried"
+                );
+                ItemResult::Retry
+            }
+            (FailureClass::Permanent, Some(dlq)) => match dlq.send(message_id, msg, &error).await {
+                Ok(()) if dlq.queue_for(&error) != dlq.dead_letter_queue_url() => {
+                    notice!(
+                        warn,
+                        "dead_lettered", Some(reason_code);
+                        reason,
+                        class,
+                        error = detail.as_str(),
+                        "refused (what anyone can post to a webhook URL): moved to the rejected queue"
+                    );
+                    ItemResult::Done
+                }
+                Ok(()) => {
+                    notice!(
+                        error,
+                        "dead_lettered", Some(reason_code);
+                        reason,
+                        class,
+                        error = detail.as_str(),
+                        "moved to the dead-letter queue"
+                    );
+                    ItemResult::Done
+                }
+                Err(dlq_error) => {
+                    notice!(
+                        error,
+                        "failed", Some(reason_code);
+                        reason,
+                        class,
+                        error = detail.as_str(),
+                        dead_letter_error = dlq_error.to_string().as_str(),
+                        "could not dead-letter; left on the queue"
+                    );
+                    ItemResult::Retry
+                }
+            },
+            (FailureClass::Permanent, None) => {
+                notice!(
+                    error,
+                    "failed", Some(reason_code);
+                    reason,
+                    class,
+                    error = detail.as_str(),
+                    "permanent failure; the redrive policy will dead-letter it"
+                );
+                ItemResult::Retry
+            }
+        }
+    }
+
+    async fn process<'m>(
+        &self,
+        message_id: &'m str,
+        msg: &'m SqsMessage,
+        notice: &mut Notice<'m>,
+    ) -> Result<Outcome, ProcessError> {
+        let delivery = Delivery::from_sqs(message_id, msg, clock::now_ms())?;
+        notice.subscriber = Some(delivery.subscriber);
+        notice.received_at_ms = Some(delivery.received_at_ms);
+
+        let bundle = self
+            .keys
+            .open_cached(&self.bundles, delivery.sealed_bundle)
+            .await?;
+        bundle.ensure_subscriber(delivery.subscriber)?;
+        let key_mode = self.pipeline.key_mode(&bundle.stripe_api_key)?;
+        inbound::verify_stripe_signature(
+            delivery.signature_header,
+            delivery.body.as_bytes(),
+            &bundle.webhook_secrets,
+            delivery.received_at_secs(),
+            self.tolerance_secs,
+        )?;
+
+        // Only a verified body is read.
+        let event = inbound::parse_event(delivery.body)?;
+        self.pipeline
+            .apply_event(
+                Account {
+                    subscriber: delivery.subscriber,
+                    api_key: &bundle.stripe_api_key,
+                    key_mode,
+                },
+                event,
+                message_id,
+                notice,
+            )
+            .await
+    }
+}

@@ -1,0 +1,441 @@
+//! The notifications credits owe, as the notifier and the operator see them: claiming one for
+//! an attempt, recording the attempt (an audit row kept with it), listing, resending. The item
+//! itself is written by the credit (`crate::ledger::outbox`).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::ledger::{OUTBOX_RETENTION_SECS as RETENTION_SECS, outbox_schema as schema};
+use crate::support::dynamo::{self, ItemExt, ReadError};
+
+/// A notification as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Notification {
+    pub id: String,
+    pub subscriber: String,
+    pub payment_id: String,
+    pub payment_intent: String,
+    pub amount: i64,
+    pub currency: String,
+    pub credited_at: i64,
+    /// `pending`, `delivered` or `dead_lettered`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<i64>,
+    pub first_attempt_at: Option<i64>,
+    /// Attempts since the first of the current retry window (a resend starts a new one): the
+    /// retry schedule is indexed by it.
+    pub window_attempts: i64,
+    /// Why it was dead-lettered; on a pending notification, why it is to be, the DLQ having
+    /// refused it: the next run then only retries the move, never the endpoint.
+    pub dead_reason: Option<String>,
+    pub last_error: Option<String>,
+    /// The exact bytes sent, fixed at the first attempt so every retry sends the same body.
+    pub body: Option<String>,
+}
+
+/// One delivery attempt, as the audit trail keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Attempt {
+    pub id: String,
+    pub attempt: i64,
+    pub at: i64,
+    pub endpoint: String,
+    pub status: Option<u16>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    /// `delivered`, `retry` or `dead_lettered`.
+    pub outcome: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the notifications table {table}: {action}: {detail}")]
+pub struct StoreError {
+    pub table: String,
+    pub action: &'static str,
+    pub detail: String,
+}
+
+/// What an attempt changes on the notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Delivered,
+    RetryAt(i64),
+    DeadLettered,
+    /// The subscriber's bundle names no endpoint: nobody to tell, settled without the DLQ.
+    NotNotified,
+}
+
+impl Next {
+    /// The notification's status after it.
+    pub fn status(self) -> &'static str {
+        match self {
+            Next::Delivered => "delivered",
+            Next::RetryAt(_) => "pending",
+            Next::DeadLettered => "dead_lettered",
+            Next::NotNotified => "not_notified",
+        }
+    }
+}
+
+/// How recording an attempt went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The attempt row and the notification's new state, together.
+    Both,
+    /// Someone else changed the notification while this attempt ran (an operator's resend): the
+    /// attempt row is kept, the notification left as they made it.
+    AttemptOnly,
+}
+
+pub struct Notifications {
+    client: Client,
+    table: String,
+}
+
+impl Notifications {
+    pub fn new(client: Client, table: String) -> Self {
+        Notifications { client, table }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Whether a conditional update applied: false when its condition did not hold.
+    fn applied_if<T>(
+        &self,
+        action: &'static str,
+        result: Result<T, SdkError<UpdateItemError, HttpResponse>>,
+    ) -> Result<bool, StoreError> {
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.fail(action, DisplayErrorContext(e).to_string())),
+        }
+    }
+
+    fn fail(&self, action: &'static str, detail: String) -> StoreError {
+        StoreError {
+            table: self.table.clone(),
+            action,
+            detail,
+        }
+    }
+
+    /// Notifications whose next attempt is at or before `now_ms`, oldest first.
+    pub async fn due(&self, now_ms: i64, limit: i32) -> Result<Vec<Notification>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(schema::DUE_INDEX)
+            .key_condition_expression("#due = :pending AND #next <= :now")
+            .expression_attribute_names("#due", schema::DUE)
+            .expression_attribute_names("#next", schema::NEXT_ATTEMPT_AT)
+            .expression_attribute_values(":pending", AttributeValue::S(schema::DUE_VALUE.into()))
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| self.fail("Query due", DisplayErrorContext(e).to_string()))?;
+        Ok(out.items().iter().filter_map(notification).collect())
+    }
+
+    /// Takes a due notification for one attempt: its next attempt moves `lease_ms` out, on
+    /// condition that nobody else took it since it was read, so overlapping runs do not both
+    /// send it. `body` is stored on the first attempt. False: another run has it.
+    pub async fn claim(
+        &self,
+        n: &Notification,
+        lease_until_ms: i64,
+        body: &str,
+    ) -> Result<bool, StoreError> {
+        let Some(seen) = n.next_attempt_at else {
+            return Ok(false);
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::SUBSCRIBER, AttributeValue::S(n.subscriber.clone()))
+            .key(schema::SK, AttributeValue::S(n.id.clone()))
+            .update_expression("SET #next = :lease, body = if_not_exists(body, :body)")
+            .condition_expression("#next = :seen AND #due = :pending")
+            .expression_attribute_names("#next", schema::NEXT_ATTEMPT_AT)
+            .expression_attribute_names("#due", schema::DUE)
+            .expression_attribute_values(":lease", AttributeValue::N(lease_until_ms.to_string()))
+            .expression_attribute_values(":seen", AttributeValue::N(seen.to_string()))
+            .expression_attribute_values(":pending", AttributeValue::S(schema::DUE_VALUE.into()))
+            .expression_attribute_values(":body", AttributeValue::S(body.to_string()))
+            .send()
+            .await;
+        self.applied_if("UpdateItem claim", result)
+    }
+
+    /// Keeps the attempt in the audit trail and moves the notification on, in one transaction,
+    /// on condition that this run still holds the notification's lease (`lease_until_ms`, as
+    /// [`Self::claim`] set it). If it does not, the attempt row is still written: an attempt
+    /// that was made is never left out of the trail. `dead_reason`: why it is (to be)
+    /// dead-lettered.
+    pub async fn record(
+        &self,
+        n: &Notification,
+        attempt: &Attempt,
+        next: Next,
+        lease_until_ms: i64,
+        dead_reason: Option<&str>,
+    ) -> Result<Recorded, StoreError> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+        let s = |v: &str| AttributeValue::S(v.to_string());
+        let num = |v: i64| AttributeValue::N(v.to_string());
+        let mut row = HashMap::from([
+            (schema::SUBSCRIBER.to_string(), s(&n.subscriber)),
+            // The time makes the key unique even where two overlapping attempts read the same
+            // attempt count: no row ever overwrites another.
+            (
+                schema::SK.to_string(),
+                s(&format!("{}#{:04}-{}", n.id, attempt.attempt, attempt.at)),
+            ),
+            ("id".into(), s(&n.id)),
+            ("payment_id".into(), s(&n.payment_id)),
+            ("attempt".into(), num(attempt.attempt)),
+            ("at".into(), num(attempt.at)),
+            ("endpoint".into(), s(&attempt.endpoint)),
+            ("latency_ms".into(), num(attempt.latency_ms)),
+            ("outcome".into(), s(&attempt.outcome)),
+            (
+                schema::EXPIRES_AT.into(),
+                num(attempt.at / 1000 + RETENTION_SECS),
+            ),
+        ]);
+        if let Some(status) = attempt.status {
+            row.insert("status".into(), num(i64::from(status)));
+        }
+        if let Some(error) = &attempt.error {
+            row.insert("error".into(), s(error));
+        }
+        let put_row = || {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(row.clone()))
+                .condition_expression("attribute_not_exists(#sk)")
+                .expression_attribute_names("#sk", schema::SK)
+                .build()
+                .map_err(|e| self.fail("PutItem attempt", e.to_string()))
+        };
+
+        let mut set = vec![
+            "#st = :st",
+            "attempts = :n",
+            "window_attempts = :w",
+            "last_attempt_at = :at",
+            "first_attempt_at = if_not_exists(first_attempt_at, :at)",
+            "last_error = :err",
+            "#exp = :exp",
+        ];
+        let mut remove = Vec::new();
+        match next {
+            Next::RetryAt(_) => set.extend(["#next = :next", "#due = :pending"]),
+            Next::Delivered | Next::DeadLettered | Next::NotNotified => {
+                remove.extend(["#due", "#next"])
+            }
+        }
+        match dead_reason {
+            Some(_) => set.push("dead_reason = :reason"),
+            None => remove.push("dead_reason"),
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(schema::SUBSCRIBER, s(&n.subscriber))
+            .key(schema::SK, s(&n.id))
+            .update_expression(expression)
+            .condition_expression("#next = :lease")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#exp", schema::EXPIRES_AT)
+            .expression_attribute_names("#next", schema::NEXT_ATTEMPT_AT)
+            .expression_attribute_names("#due", schema::DUE)
+            .expression_attribute_values(":st", s(next.status()))
+            .expression_attribute_values(":n", num(attempt.attempt))
+            .expression_attribute_values(":w", num(n.window_attempts + 1))
+            .expression_attribute_values(":at", num(attempt.at))
+            .expression_attribute_values(":err", s(attempt.error.as_deref().unwrap_or_default()))
+            .expression_attribute_values(":exp", num(attempt.at / 1000 + RETENTION_SECS))
+            .expression_attribute_values(":lease", num(lease_until_ms));
+        if let Next::RetryAt(at) = next {
+            update = update
+                .expression_attribute_values(":next", num(at))
+                .expression_attribute_values(":pending", s(schema::DUE_VALUE));
+        }
+        if let Some(reason) = dead_reason {
+            update = update.expression_attribute_values(":reason", s(reason));
+        }
+        let update = update
+            .build()
+            .map_err(|e| self.fail("UpdateItem", e.to_string()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_row()?).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        let lease_lost = match &result {
+            Ok(_) => return Ok(Recorded::Both),
+            Err(e) => e
+                .as_service_error()
+                .and_then(|e| match e {
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
+                    _ => None,
+                })
+                .and_then(|c| c.cancellation_reasons().get(1))
+                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed")),
+        };
+        if !lease_lost {
+            let detail = result
+                .err()
+                .map(|e| DisplayErrorContext(e).to_string())
+                .unwrap_or_default();
+            return Err(self.fail("TransactWriteItems attempt", detail));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(row))
+            .send()
+            .await
+            .map_err(|e| self.fail("PutItem attempt", DisplayErrorContext(e).to_string()))?;
+        Ok(Recorded::AttemptOnly)
+    }
+
+    /// Makes a notification due now with a fresh retry window and schedule, whatever its state:
+    /// an operator's resend. Its id and body stay, so the receiver can tell it is the same one.
+    /// An attempt running meanwhile loses its lease: its row is kept, the resend stands.
+    pub async fn resend(
+        &self,
+        subscriber: &str,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::SUBSCRIBER, AttributeValue::S(subscriber.into()))
+            .key(schema::SK, AttributeValue::S(id.into()))
+            .update_expression(
+                "SET #st = :pending, #due = :pending, #next = :now, window_attempts = :zero \
+                 REMOVE first_attempt_at, dead_reason",
+            )
+            // A notification, never one of its attempt rows.
+            .condition_expression(
+                "attribute_exists(payment_intent) AND attribute_not_exists(attempt)",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#due", schema::DUE)
+            .expression_attribute_names("#next", schema::NEXT_ATTEMPT_AT)
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":pending", AttributeValue::S(schema::DUE_VALUE.into()))
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .send()
+            .await;
+        self.applied_if("UpdateItem resend", result)
+    }
+
+    /// A subscriber's notifications (every subscriber's without one), each with its
+    /// attempts, optionally only those of one payment id.
+    pub async fn list(
+        &self,
+        subscriber: Option<&str>,
+        payment_id: Option<&str>,
+    ) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
+        let items = dynamo::read(&self.client, &self.table, schema::SUBSCRIBER, subscriber)
+            .await
+            .map_err(|e| match e {
+                ReadError::Query(e) => self.fail("Query", DisplayErrorContext(e).to_string()),
+                ReadError::Scan(e) => self.fail("Scan", DisplayErrorContext(e).to_string()),
+            })?;
+        let wanted = |item: &HashMap<String, AttributeValue>| {
+            payment_id.is_none_or(|p| item.text("payment_id").as_deref() == Some(p))
+        };
+        let mut out: Vec<(Notification, Vec<Attempt>)> = items
+            .iter()
+            .filter(|i| wanted(i))
+            .filter_map(notification)
+            .map(|n| (n, Vec::new()))
+            .collect();
+        for item in items.iter().filter(|i| wanted(i)) {
+            let subscriber = item.text(schema::SUBSCRIBER);
+            if let Some(a) = attempt(item)
+                && let Some((_, attempts)) = out.iter_mut().find(|(n, _)| {
+                    n.id == a.id && Some(n.subscriber.as_str()) == subscriber.as_deref()
+                })
+            {
+                attempts.push(a);
+            }
+        }
+        for (_, attempts) in &mut out {
+            attempts.sort_by_key(|a| a.attempt);
+        }
+        out.sort_by_key(|(n, _)| n.credited_at);
+        Ok(out)
+    }
+}
+
+/// The notification in an item, `None` for an attempt's item.
+fn notification(item: &HashMap<String, AttributeValue>) -> Option<Notification> {
+    let id = item.text("id")?;
+    if item.text(schema::SK)? != id {
+        return None;
+    }
+    Some(Notification {
+        subscriber: item.text(schema::SUBSCRIBER)?,
+        payment_id: item.text("payment_id").unwrap_or_default(),
+        payment_intent: item.text("payment_intent").unwrap_or_default(),
+        amount: item.number("amount").unwrap_or_default(),
+        currency: item.text("currency").unwrap_or_default(),
+        credited_at: item.number("credited_at").unwrap_or_default(),
+        status: item.text("status").unwrap_or_default(),
+        attempts: item.number("attempts").unwrap_or_default(),
+        next_attempt_at: item
+            .number(schema::NEXT_ATTEMPT_AT)
+            .filter(|_| item.text(schema::DUE).is_some()),
+        first_attempt_at: item.number("first_attempt_at"),
+        window_attempts: item.number("window_attempts").unwrap_or_default(),
+        dead_reason: item.text("dead_reason"),
+        last_error: item.text("last_error").filter(|e| !e.is_empty()),
+        body: item.text("body"),
+        id,
+    })
+}
+
+fn attempt(item: &HashMap<String, AttributeValue>) -> Option<Attempt> {
+    let id = item.text("id")?;
+    if item.text(schema::SK)? == id {
+        return None;
+    }
+    Some(Attempt {
+        attempt: item.number("attempt")?,
+        at: item.number("at").unwrap_or_default(),
+        endpoint: item.text("endpoint").unwrap_or_default(),
+        status: item.number("status").and_then(|s| u16::try_from(s).ok()),
+        latency_ms: item.number("latency_ms").unwrap_or_default(),
+        error: item.text("error"),
+        outcome: item.text("outcome").unwrap_or_default(),
+        id,
+    })
+}

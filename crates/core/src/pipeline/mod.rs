@@ -1,0 +1,280 @@
+//! One verified Stripe event applied, whoever brings it (a webhook delivery, or an event
+//! Stripe's events API lists): the same mode as the key, already credited?, the PaymentIntent's
+//! state as Stripe reports it now, the exactly-once ledger; what names no usable record is kept
+//! as unapplied money.
+
+mod error;
+mod outcome;
+
+use std::time::Instant;
+
+use secrecy::{ExposeSecret, SecretString};
+
+pub use error::ProcessError;
+pub use outcome::{Notice, Outcome};
+
+use crate::inbound::{Action, MAX_EVENT_AGE_SECS, StripeEvent};
+use crate::ledger::{
+    self, Applied, Credit, CreditedBy, KnownCredits, Ledger, Unapplied, UnappliedPayment,
+};
+use crate::mode::Mode;
+use crate::stripe::StripeApi;
+use crate::support::clock;
+use crate::telemetry;
+
+/// The parts that decide an event, built once per execution environment and shared by every
+/// message (and by the scheduled reconcile).
+pub struct Pipeline {
+    pub stripe: StripeApi,
+    pub ledger: Ledger,
+    /// PaymentIntents this environment has seen credited: a later delivery of one costs nothing.
+    pub known_credits: KnownCredits,
+    /// Where succeeded money that names no usable payment record is kept.
+    pub unapplied: Unapplied,
+    /// The deployment's Stripe mode: keys, events and PaymentIntents of the other are refused.
+    pub mode: Mode,
+    /// The duplicate shortcuts (memory, read before the lookup, one PaymentIntent's messages in
+    /// turn). On in every deployment; off only where a bench measures what they save.
+    pub duplicate_shortcuts: bool,
+}
+
+/// Whose event is applied, as their bundle and the deployment settle it.
+#[derive(Clone, Copy)]
+pub struct Account<'a> {
+    pub subscriber: &'a str,
+    pub api_key: &'a SecretString,
+    /// The key's mode, already checked to be the deployment's.
+    pub key_mode: Mode,
+}
+
+impl Pipeline {
+    /// Keeps a succeeded payment that cannot be credited by itself; the message is then done.
+    async fn keep_unapplied(&self, p: UnappliedPayment<'_>) -> Result<Outcome, ProcessError> {
+        self.unapplied.keep(&p).await?;
+        Ok(Outcome::Unapplied {
+            reason: p.reason,
+            detail: p.detail.to_string(),
+        })
+    }
+
+    /// Who credited this PaymentIntent, if this environment or the ledger knows: a duplicate,
+    /// or, when it was this very message whose answer was lost, the credit itself.
+    async fn already_credited(
+        &self,
+        subscriber: &str,
+        intent_id: &str,
+        message_id: &str,
+    ) -> Result<Option<(CreditedBy, Outcome)>, ProcessError> {
+        let (by, noticed) = match self.known_credits.get(subscriber, intent_id) {
+            Some(known) => (known.by, known.noticed),
+            None => match self.ledger.credited_by(subscriber, intent_id).await? {
+                Some(by) => (by, false),
+                None => return Ok(None),
+            },
+        };
+        // This very message committed the credit and no notice has said so: this is it.
+        let recovered = by.message_id == message_id && !noticed;
+        self.known_credits
+            .remember(subscriber, intent_id, by.clone(), noticed || recovered);
+        let outcome = if recovered {
+            // The attempt that committed it never reported it.
+            telemetry::credited(&by.currency, by.amount);
+            Outcome::Credited { recovered: true }
+        } else {
+            Outcome::Duplicate(by.clone())
+        };
+        Ok(Some((by, outcome)))
+    }
+
+    /// The key's mode, if it is the deployment's: checked before anything is done with the
+    /// key, so a test key never credits a live deployment.
+    pub fn key_mode(&self, api_key: &SecretString) -> Result<Mode, ProcessError> {
+        let key = Mode::of_key(api_key.expose_secret());
+        key.filter(|m| *m == self.mode)
+            .ok_or(ProcessError::KeyMode {
+                key,
+                deployment: self.mode,
+            })
+    }
+
+    /// A verified event of `subscriber` (a delivery's body, or one Stripe's events API listed)
+    /// applied: same mode as the key, already credited?, Stripe's current state, the ledger.
+    /// `delivery_id` is what the ledger records as the crediting delivery.
+    pub async fn apply_event(
+        &self,
+        account: Account<'_>,
+        event: StripeEvent,
+        delivery_id: &str,
+        notice: &mut Notice<'_>,
+    ) -> Result<Outcome, ProcessError> {
+        let Account {
+            subscriber,
+            api_key,
+            key_mode,
+        } = account;
+        let message_id = delivery_id;
+        notice.event_id = Some(event.id.clone());
+        notice.event_type = Some(event.event_type.clone());
+        if event.livemode.map(Mode::of_livemode) != Some(key_mode) {
+            return Err(ProcessError::EventMode {
+                event_id: event.id,
+                livemode: event.livemode,
+                key: key_mode,
+            });
+        }
+        let intent_id = match event.action {
+            Action::Ignore { why } => return Ok(Outcome::Ignored(why.to_string())),
+            Action::LookUp { intent_id } => intent_id,
+        };
+        notice.payment_intent = Some(intent_id.clone());
+        if let Some(created) = event.created {
+            let age = clock::now_ms() / 1000 - created;
+            if age > MAX_EVENT_AGE_SECS {
+                return Err(ProcessError::StaleEvent {
+                    event_id: event.id,
+                    age_days: age / 86_400,
+                });
+            }
+        }
+
+        // Duplicates are cheap: what is known credited costs no Stripe call and no write. Only
+        // a shortcut; the conditional transaction below alone decides a credit.
+        if self.duplicate_shortcuts
+            && let Some((by, outcome)) = self
+                .already_credited(subscriber, &intent_id, message_id)
+                .await?
+        {
+            notice.payment_id = Some(by.payment_id);
+            return Ok(outcome);
+        }
+
+        let asked = Instant::now();
+        let intent = self.stripe.payment_intent(api_key, &intent_id).await;
+        telemetry::stripe_lookup(asked.elapsed());
+        let intent = intent?;
+        if intent.livemode.map(Mode::of_livemode) != Some(key_mode) {
+            return Err(ProcessError::IntentMode {
+                intent_id,
+                livemode: intent.livemode,
+                key: key_mode,
+            });
+        }
+        // The PaymentIntent's own metadata.id first, then what a Checkout Session names: the
+        // first that can be a record key.
+        let own_id = intent
+            .metadata
+            .get("id")
+            .filter(|id| ledger::is_valid_payment_id(id));
+        let from_session = own_id.is_none();
+        let payment_id = own_id
+            .or_else(|| {
+                event
+                    .fallback_payment_ids
+                    .iter()
+                    .find(|id| ledger::is_valid_payment_id(id))
+            })
+            .or(intent.metadata.get("id"))
+            .cloned();
+        notice.payment_id = payment_id.clone();
+        if !intent.succeeded() {
+            return Ok(Outcome::Ignored(format!(
+                "PaymentIntent status is {}, not succeeded",
+                intent.status
+            )));
+        }
+        // What was collected, as Stripe states it; never a guess from `amount`.
+        let amount_received =
+            intent
+                .amount_received
+                .ok_or_else(|| ProcessError::MissingAmountReceived {
+                    intent_id: intent_id.clone(),
+                })?;
+        let unapplied = |error: ProcessError| UnappliedPayment {
+            subscriber,
+            intent_id: &intent_id,
+            reason: error.reason(),
+            detail: "",
+            amount_received,
+            currency: &intent.currency,
+            payment_id: None,
+            event_id: &event.id,
+            event_type: &event.event_type,
+            delivery_id: message_id,
+        };
+        let Some(payment_id) = payment_id else {
+            let error = ProcessError::NoPaymentId {
+                intent_id: intent_id.clone(),
+            };
+            let detail = error.to_string();
+            return self
+                .keep_unapplied(UnappliedPayment {
+                    detail: &detail,
+                    ..unapplied(error)
+                })
+                .await;
+        };
+
+        let applied = self
+            .ledger
+            .apply(&Credit {
+                subscriber,
+                payment_id: &payment_id,
+                intent_id: &intent_id,
+                amount_received,
+                currency: &intent.currency,
+                event_id: &event.id,
+                event_type: &event.event_type,
+                message_id,
+            })
+            .await;
+        let applied = match applied {
+            Err(
+                e @ (crate::ledger::LedgerError::CurrencyMismatch { .. }
+                | crate::ledger::LedgerError::BadPaymentId(_)),
+            ) => {
+                let error = ProcessError::Ledger(e);
+                let detail = error.to_string();
+                return self
+                    .keep_unapplied(UnappliedPayment {
+                        detail: &detail,
+                        payment_id: Some(&payment_id),
+                        ..unapplied(error)
+                    })
+                    .await;
+            }
+            other => other?,
+        };
+        let credited_by = |by: CreditedBy, noticed: bool| {
+            self.known_credits
+                .remember(subscriber, &intent_id, by, noticed);
+        };
+        let recovered = match applied {
+            Applied::Duplicate(by) => {
+                credited_by(by.clone(), false);
+                return Ok(Outcome::Duplicate(by));
+            }
+            Applied::CreditedEarlier => true,
+            Applied::Credited => false,
+        };
+        telemetry::credited(&intent.currency, amount_received);
+        if from_session {
+            // An earlier event of this PaymentIntent may have kept it as unapplied; say it is
+            // credited now, so it is not assigned by hand too. Also on a recovered credit: the
+            // attempt that committed it may have failed here, and the mark is idempotent.
+            self.unapplied
+                .mark_applied_if_kept(subscriber, &intent_id, &payment_id)
+                .await?;
+        }
+        credited_by(
+            CreditedBy {
+                event_id: event.id.clone(),
+                message_id: message_id.to_string(),
+                payment_id,
+                amount: amount_received,
+                currency: intent.currency.clone(),
+            },
+            true,
+        );
+        Ok(Outcome::Credited { recovered })
+    }
+}

@@ -1,0 +1,105 @@
+//! The scheduled reconcile, as its Lambda handler runs it: bundles from SSM (moto), events from
+//! localstripe, credits in DynamoDB (moto); one subscriber's broken configuration does not stop
+//! the others.
+
+use payhook::reconcile;
+use payhook_testkit::logs::Logs;
+use payhook_testkit::stack::*;
+
+#[tokio::test]
+async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
+    let stack = Stack::new().await;
+    let prefix = format!("/{}", stack.config.payments_table);
+    let ssm = aws_sdk_ssm::Client::new(&stack.aws);
+    ssm.put_parameter()
+        .name(format!("{prefix}/{SUBSCRIBER}/bundle"))
+        .value(&stack.bundle)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("put the bundle into SSM (moto)");
+    let missed = stack.intent("order-sched-1", 2100).await;
+    let schedule = payhook::ops::schedule(|k| match k {
+        // "nobody" has no bundle parameter.
+        "SUBSCRIBERS" => Some(format!("{SUBSCRIBER},nobody")),
+        "SUBSCRIBER_PARAMETER_PREFIX" => Some(prefix.clone()),
+        "RECONCILE_WINDOW_HOURS" => Some("1".into()),
+        _ => None,
+    })
+    .expect("schedule");
+    // As if the tick came the settling time after the payment; every event up to then exists
+    // before the first run lists them (other tests share localstripe and add events).
+    let tick = now_ms() / 1000 + reconcile::SETTLE_SECS;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let reconciler = payhook::ops::reconciler(&stack.config, schedule, &stack.aws)
+        .await
+        .expect("the reconciler starts");
+    let (logs, _guard) = Logs::capture();
+    let runs = reconcile::scheduled(&reconciler, tick, Some("req-tick")).await;
+    assert_eq!(runs.len(), 2);
+    let acme = runs[0].result.as_ref().expect("acme reconciled");
+    assert!(acme.credited >= 1, "{acme:?}");
+    assert_eq!(acme.failed, 0, "{acme:?}");
+    let nobody = runs[1].result.as_ref().expect_err("no bundle for nobody");
+    assert!(nobody.contains("/nobody/bundle"), "{nobody}");
+    let record = stack
+        .record(SUBSCRIBER, "order-sched-1")
+        .await
+        .expect("credited");
+    assert_eq!(record["paid"], 1);
+    assert_eq!(record["last_payment_intent"], missed.as_str());
+    // A credit by reconcile owes the subscriber its notification, as a webhook's does.
+    let owed = payhook::notifications::Notifications::new(
+        aws_sdk_dynamodb::Client::new(&stack.aws),
+        stack.config.notifications_table.clone().expect("table"),
+    )
+    .list(Some(SUBSCRIBER), Some("order-sched-1"))
+    .await
+    .expect("list notifications");
+    assert_eq!(owed.len(), 1, "{owed:?}");
+    assert_eq!(owed[0].0.payment_intent, missed);
+    assert_eq!(owed[0].0.status, "pending");
+    let text = logs.text();
+    assert!(text.contains("\"outcome\":\"reconciled\""), "{text}");
+    let notices: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|n: &serde_json::Value| n["source"] == "reconcile")
+        .collect();
+    assert!(notices.len() >= 3, "{text}");
+    assert!(
+        notices.iter().all(|n| n["request_id"] == "req-tick"),
+        "every notice carries the invocation's request id: {text}"
+    );
+    assert!(text.contains("\"outcome\":\"reconcile_failed\""), "{text}");
+
+    // The next tick finds it credited.
+    let again = reconcile::scheduled(&reconciler, tick, None).await;
+    let acme_again = again[0].result.as_ref().expect("acme");
+    assert_eq!(acme_again.credited, 0, "{acme_again:?}");
+    assert_eq!(
+        stack.record(SUBSCRIBER, "order-sched-1").await.unwrap()["paid"],
+        1
+    );
+}
+
+#[test]
+fn the_schedule_reads_its_variables_and_names_what_is_wrong() {
+    let schedule =
+        payhook::ops::schedule(|k| (k == "SUBSCRIBERS").then(|| "acme, globex-eu".into()))
+            .expect("defaults");
+    assert_eq!(schedule.subscribers, ["acme", "globex-eu"]);
+    assert_eq!(schedule.parameter_prefix, "/payhook/subscribers");
+    assert_eq!(schedule.window_hours, 72);
+    for (name, value) in [("SUBSCRIBERS", "a#b"), ("RECONCILE_WINDOW_HOURS", "0")] {
+        let err = payhook::ops::schedule(|k| match k {
+            "SUBSCRIBERS" if name != "SUBSCRIBERS" => Some("acme".into()),
+            k if k == name => Some(value.into()),
+            _ => None,
+        })
+        .expect_err(name)
+        .to_string();
+        assert!(err.contains(name), "{err}");
+    }
+}
