@@ -3,6 +3,7 @@
 //! module per area, sharing the helpers below.
 
 mod dlq;
+mod docs;
 mod keys;
 mod local;
 mod notifications;
