@@ -52,7 +52,7 @@ cleanup() {
 start_emulators
 
 say "building the consumer and the payhook CLI"
-cargo build --quiet --bins --features payhook-cli/dev
+cargo build --quiet --workspace --bins --features payhook-cli/dev
 PAYHOOK="$ROOT/target/debug/payhook"
 
 SUBSCRIBER=acme

@@ -11,7 +11,7 @@ cd "$ROOT"
 bootstrap
 trap stop_emulators EXIT
 start_emulators
-cargo build --quiet --bin payhook --features payhook-cli/dev
+cargo build --quiet -p payhook-cli --bin payhook --features dev
 PAYHOOK="$ROOT/target/debug/payhook"
 mkdir -p "$STATE/local"
 "$PAYHOOK" dev provision --keyset events/demo-keyset.json --max-receive-count 3 \

@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
         *) echo "usage: $0 [--fresh DIR [--payment-intent pi_…]]" >&2; exit 2 ;;
     esac
 done
-cargo build --quiet --bin payhook --features payhook-cli/dev
+cargo build --quiet -p payhook-cli --bin payhook --features dev
 PAYHOOK="$ROOT/target/debug/payhook"
 
 if [ -n "$FRESH" ]; then

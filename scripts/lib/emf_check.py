@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Checks a log of the consumer's lines: its EMF documents count, by outcome, exactly what its
-notices say. Prints both tallies; exits 1 if they differ or if there is no EMF document.
+notices say. Prints both tallies; exits 1 if they differ, or if either is empty (a log with no
+notice proves nothing).
 
 Usage: emf_check.py LOGFILE
 """
@@ -28,4 +29,4 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
 
 print(f"notices by outcome:      {dict(sorted(notices.items()))}")
 print(f"EMF Messages by Outcome: {dict(sorted(metrics.items()))} ({documents} documents)")
-sys.exit(0 if documents and notices == metrics else 1)
+sys.exit(0 if documents and notices and notices == metrics else 1)

@@ -179,3 +179,65 @@ async fn a_succeeded_payment_intent_without_amount_received_is_refused() {
     assert!(letters[0].1["failure-detail"].contains("pi_NoAmountReceived1"));
     assert!(stack.record(SUBSCRIBER, "order-no-amount").await.is_none());
 }
+
+/// The same lost answer with the shortcuts off, so the transaction itself must tell: DynamoDB
+/// (moto) cancels the claim and hands back the item it found (`CancellationReasons` with
+/// `ReturnValuesOnConditionCheckFailure`), and the ledger reads in it whether this message or
+/// another one committed. Both reach the transaction, as the proxy counts.
+#[tokio::test]
+async fn without_the_shortcuts_the_cancelled_claim_tells_a_lost_answer_from_another_credit() {
+    let (mut stack, stripe, aws) = Stack::counted().await;
+    stack.consumer.pipeline.duplicate_shortcuts = false;
+    let pi = stack.intent("order-lost-2", 900).await;
+    let body = sample_body("payment_intent.succeeded", &pi);
+    let committed = stack
+        .consumer
+        .pipeline
+        .ledger
+        .apply(&Credit {
+            subscriber: SUBSCRIBER,
+            payment_id: "order-lost-2",
+            intent_id: &pi,
+            amount_received: 900,
+            currency: "eur",
+            event_id: "evt_3SampleEvent0000001",
+            event_type: "payment_intent.succeeded",
+            message_id: "m-lost-2",
+        })
+        .await;
+    assert_eq!(committed, Ok(payhook::ledger::Applied::Credited));
+    let transactions = aws.requests(TRANSACT);
+    let (logs, _guard) = Logs::capture();
+    for id in ["m-lost-2", "m-other-2"] {
+        let r = stack
+            .consumer
+            .handle(sqs_event(vec![good(&stack, id, &body).sqs()]))
+            .await
+            .expect("batch");
+        assert!(failed_ids(&r).is_empty());
+    }
+    assert_eq!(
+        aws.requests(TRANSACT) - transactions,
+        2,
+        "both reached the claim"
+    );
+    assert_eq!(aws.requests(GET_ITEM), 0, "no shortcut read");
+    assert_eq!(
+        stripe.requests(GET_INTENT),
+        2,
+        "no shortcut: each looked Stripe up"
+    );
+    let notices = logs.notices();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert_eq!(notices[0]["outcome"], "credited");
+    assert_eq!(notices[0]["recovered"], true);
+    assert_eq!(notices[1]["outcome"], "duplicate");
+    assert_eq!(notices[1]["credited_by_message"], "m-lost-2");
+    assert_eq!(
+        stack
+            .record(SUBSCRIBER, "order-lost-2")
+            .await
+            .expect("record")["paid"],
+        1
+    );
+}

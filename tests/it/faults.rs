@@ -33,7 +33,7 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
         ..Options::default()
     })
     .await;
-    let dead_aws = emulators::aws_config_for("http://127.0.0.1:9").await;
+    let dead_aws = emulators::aws_config_for(&payhook_testkit::closed_port_url()).await;
     // The same consumer with one dependency unreachable: its ledger on `ledger_aws`, its DLQ (if
     // any) behind `dead_letters`.
     let with = |ledger_aws: &aws_config::SdkConfig, dead_letters: Option<DeadLetters>| Consumer {
@@ -61,12 +61,18 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
         tolerance_secs: 300,
         concurrency: 10,
     };
-    let dynamo_down = with(&dead_aws, None);
+    // Its duplicate check's read would fail first: off, so the lookup is made and only the
+    // credit's write is lost (the crash-between-lookup-and-write case).
+    let mut dynamo_down = with(&dead_aws, None);
+    dynamo_down.pipeline.duplicate_shortcuts = false;
     let dlq_down = with(
         &stack.aws,
         Some(DeadLetters::new(
             aws_sdk_sqs::Client::new(&dead_aws),
-            "http://127.0.0.1:9/000000000000/nowhere".into(),
+            format!(
+                "{}/000000000000/nowhere",
+                payhook_testkit::closed_port_url()
+            ),
         )),
     );
 
@@ -241,6 +247,15 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
             sc.name
         );
         checks += 1;
+        if sc.consumer == 1 {
+            assert_eq!(
+                stripe.lookups(&pi),
+                1,
+                "{}: Stripe was asked, then the write was lost",
+                sc.name
+            );
+            checks += 1;
+        }
 
         // The fault heals; SQS redelivers whatever was reported failed, to a healthy consumer.
         stripe.set(Fault::Healthy);
@@ -315,7 +330,8 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
         .iter()
         .filter(|s| matches!(s.expect, Expect::Retry(_)))
         .count();
-    assert_eq!(checks, scenarios.len() * 3 + applied);
+    let lost_writes = scenarios.iter().filter(|s| s.consumer == 1).count();
+    assert_eq!(checks, scenarios.len() * 3 + applied + lost_writes);
 }
 
 /// A transient failure pushes the message's next visibility out by the schedule, through SQS.

@@ -10,6 +10,7 @@ use payhook::notifications::{Notifier, RunSummary};
 use payhook_testkit::delivery::sqs_event;
 use payhook_testkit::emulators;
 use payhook_testkit::logs::Logs;
+use payhook_testkit::proxy::Proxy;
 use payhook_testkit::receiver::{Received, Receiver};
 use payhook_testkit::stack::*;
 use zeroize::Zeroizing;
@@ -53,6 +54,22 @@ async fn notifier(stack: &Stack, env: &[(&str, &str)]) -> Setup {
 }
 
 impl Setup {
+    /// The same notifier reaching AWS through `aws` (a proxy in front of moto).
+    async fn with_aws(&self, stack: &Stack, aws: &aws_config::SdkConfig) -> Notifier {
+        let config = payhook::ops::notifier_config(|k| match k {
+            "NOTIFICATIONS_TABLE" => stack.config.notifications_table.clone(),
+            "PAYMENTS_TABLE" => Some(stack.config.payments_table.clone()),
+            "KEYSET_SECRET_ID" => Some(stack.config.keyset_secret_id.clone()),
+            "SUBSCRIBER_PARAMETER_PREFIX" => Some(self.prefix.clone()),
+            "NOTIFICATION_DLQ_URL" => Some(self.dlq.clone()),
+            "PAYHOOK_MODE" => Some("test".into()),
+            "NOTIFY_TIMEOUT_MS" => Some("2000".into()),
+            _ => None,
+        })
+        .expect("notifier config");
+        Notifier::new(&config, aws, stack.keys.ring()).expect("notifier")
+    }
+
     /// The subscriber's bundle where the route and the notifier read it.
     async fn publish(&self, stack: &Stack, subscriber: &str, bundle: &str) {
         aws_sdk_ssm::Client::new(&stack.aws)
@@ -593,27 +610,54 @@ async fn when_the_dlq_refuses_only_the_move_is_retried_and_the_run_fails() {
     );
 }
 
+/// Two scheduled runs overlapping. A proxy in front of DynamoDB holds each run's read of the
+/// due index until both have asked, so both see all six notifications due: each is claimed by
+/// exactly one run (the other finds it taken), sent once, with one attempt row.
 #[tokio::test]
 async fn two_notifiers_at_once_send_a_notification_once() {
     let stack = Stack::new().await;
     let (receiver, _, bundle) = endpoint(&stack, 0).await;
-    let (a, b) = (notifier(&stack, &[]).await, notifier(&stack, &[]).await);
+    let (a, mut b) = (notifier(&stack, &[]).await, notifier(&stack, &[]).await);
     a.publish(&stack, SUBSCRIBER, &bundle).await;
     for i in 0..6 {
         let pi = stack.intent(&format!("order-twice-{i}"), 100 + i).await;
         deliver(&stack, &bundle, &format!("m-twice-{i}"), &pi).await;
     }
-    // Two scheduled runs overlapping: each notification is taken by one of them.
+    let proxy = Proxy::start_holding(
+        &required_env("AWS_ENDPOINT_URL"),
+        "DynamoDB_20120810.Query",
+        2,
+    )
+    .await
+    .expect("AWS proxy");
+    let proxied = emulators::aws_config_for(&proxy.url).await;
+    let a = Setup {
+        notifier: a.with_aws(&stack, &proxied).await,
+        ..a
+    };
+    b.notifier = b.with_aws(&stack, &proxied).await;
     let now = now_ms();
     let (x, y) = tokio::join!(a.notifier.run_due(now, None), b.notifier.run_due(now, None));
     assert_eq!(x.delivered + y.delivered, 6, "{x:?} {y:?}");
+    assert_eq!(
+        x.taken + y.taken,
+        6,
+        "each notification was due for both runs and taken by one: {x:?} {y:?}"
+    );
     let got = receiver.received();
     assert_eq!(got.len(), 6);
     let mut ids: Vec<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 6, "no notification sent twice");
-    for (n, attempts) in a.list(SUBSCRIBER).await {
+    // Read back past the proxy, which holds every Query for a partner.
+    let store = payhook::notifications::Notifications::new(
+        aws_sdk_dynamodb::Client::new(&stack.aws),
+        stack.config.notifications_table.clone().expect("table"),
+    );
+    let listed = store.list(Some(SUBSCRIBER), None).await.expect("list");
+    assert_eq!(listed.len(), 6);
+    for (n, attempts) in listed {
         assert_eq!(
             (n.status.as_str(), attempts.len()),
             ("delivered", 1),

@@ -3,12 +3,19 @@
 //! the others.
 
 use payhook::reconcile;
+use payhook_testkit::localstripe::PrivateLocalstripe;
 use payhook_testkit::logs::Logs;
 use payhook_testkit::stack::*;
 
 #[tokio::test]
 async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
-    let stack = Stack::new().await;
+    // Its own localstripe: the events API lists only this test's payments.
+    let localstripe = PrivateLocalstripe::start().await.expect("localstripe");
+    let stack = Stack::with(Options {
+        localstripe: Some(localstripe.base.clone()),
+        ..Options::default()
+    })
+    .await;
     let prefix = format!("/{}", stack.config.payments_table);
     let ssm = aws_sdk_ssm::Client::new(&stack.aws);
     ssm.put_parameter()
@@ -28,7 +35,7 @@ async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
     })
     .expect("schedule");
     // As if the tick came the settling time after the payment; every event up to then exists
-    // before the first run lists them (other tests share localstripe and add events).
+    // before the first run lists them.
     let tick = now_ms() / 1000 + reconcile::SETTLE_SECS;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
@@ -39,7 +46,16 @@ async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
     let runs = reconcile::scheduled(&reconciler, tick, Some("req-tick")).await;
     assert_eq!(runs.len(), 2);
     let acme = runs[0].result.as_ref().expect("acme reconciled");
-    assert!(acme.credited >= 1, "{acme:?}");
+    assert_eq!(
+        (
+            acme.events,
+            acme.credited,
+            acme.already_credited,
+            acme.failed
+        ),
+        (1, 1, 0, 0),
+        "the one payment_intent.succeeded localstripe recorded: {acme:?}"
+    );
     assert_eq!(acme.failed, 0, "{acme:?}");
     let nobody = runs[1].result.as_ref().expect_err("no bundle for nobody");
     assert!(nobody.contains("/nobody/bundle"), "{nobody}");
@@ -67,7 +83,8 @@ async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
         .filter_map(|l| serde_json::from_str(l).ok())
         .filter(|n: &serde_json::Value| n["source"] == "reconcile")
         .collect();
-    assert!(notices.len() >= 3, "{text}");
+    // One per listed event, one per subscriber.
+    assert_eq!(notices.len(), 3, "{text}");
     assert!(
         notices.iter().all(|n| n["request_id"] == "req-tick"),
         "every notice carries the invocation's request id: {text}"
@@ -77,7 +94,15 @@ async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
     // The next tick finds it credited.
     let again = reconcile::scheduled(&reconciler, tick, None).await;
     let acme_again = again[0].result.as_ref().expect("acme");
-    assert_eq!(acme_again.credited, 0, "{acme_again:?}");
+    assert_eq!(
+        (
+            acme_again.events,
+            acme_again.credited,
+            acme_again.already_credited
+        ),
+        (1, 0, 1),
+        "{acme_again:?}"
+    );
     assert_eq!(
         stack.record(SUBSCRIBER, "order-sched-1").await.unwrap()["paid"],
         1

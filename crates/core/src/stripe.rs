@@ -370,9 +370,56 @@ mod tests {
         assert!(e.is_transient());
     }
 
+    /// A kept-alive connection the other end closed (idle, or the environment was frozen)
+    /// fails before any answer: the GET goes once more, on a new connection, and succeeds.
+    #[tokio::test]
+    async fn a_connection_closed_before_the_answer_is_sent_once_more_on_a_new_one() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/", listener.local_addr().unwrap());
+        let (accepted, requests) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (a, r) = (accepted.clone(), requests.clone());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let first = a.fetch_add(1, Ordering::SeqCst) == 0;
+                let mut buf = [0u8; 4096];
+                if socket.read(&mut buf).await.unwrap_or(0) > 0 {
+                    r.fetch_add(1, Ordering::SeqCst);
+                }
+                if first {
+                    // Closed with the request unanswered.
+                    continue;
+                }
+                let body = br#"{"id":"pi_1","status":"succeeded","amount":100,"currency":"eur","metadata":{},"livemode":false}"#;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body).await;
+            }
+        });
+        let api = StripeApi::new(&base, Duration::from_secs(5)).unwrap();
+        let intent = api
+            .payment_intent(&SecretString::from("sk_test_x"), "pi_1")
+            .await
+            .expect("the second try answers");
+        assert!(intent.succeeded());
+        assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection");
+        assert_eq!(requests.load(Ordering::SeqCst), 2, "the GET sent twice");
+    }
+
     #[test]
     fn a_refused_connection_is_a_transport_error_and_says_why() {
-        let api = StripeApi::new("http://127.0.0.1:9/", Duration::from_secs(5)).unwrap();
+        // A port nobody listens on: bound, then let go.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let api =
+            StripeApi::new(&format!("http://127.0.0.1:{port}/"), Duration::from_secs(5)).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -76,7 +76,7 @@ async fn emf_documents_count_what_the_notices_say_and_cover_the_alarms() {
     telemetry::cold_start();
     let stack = Stack::new().await;
     let down = Stack::with(Options {
-        stripe_base: Some("http://127.0.0.1:9/".into()),
+        stripe_base: Some(format!("{}/", payhook_testkit::closed_port_url())),
         ..Options::default()
     })
     .await;

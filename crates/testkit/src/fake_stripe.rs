@@ -30,6 +30,8 @@ pub struct FakeStripe {
     intents: Arc<Mutex<HashMap<String, String>>>,
     /// PaymentIntents answered with 503 whatever the global fault.
     unavailable: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// Requests read, by PaymentIntent id.
+    lookups: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl FakeStripe {
@@ -41,6 +43,7 @@ impl FakeStripe {
             fault: Arc::new(Mutex::new(Fault::Healthy)),
             intents: Arc::new(Mutex::new(HashMap::new())),
             unavailable: Arc::new(Mutex::new(Default::default())),
+            lookups: Arc::new(Mutex::new(HashMap::new())),
         };
         let server = me.clone();
         tokio::spawn(async move {
@@ -62,6 +65,12 @@ impl FakeStripe {
                         .unwrap_or_default()
                         .to_string();
                     let id = path.trim_start_matches("/v1/payment_intents/").to_string();
+                    *server
+                        .lookups
+                        .lock()
+                        .unwrap()
+                        .entry(id.clone())
+                        .or_insert(0) += 1;
                     let fault = if server.unavailable.lock().unwrap().contains(&id) {
                         Fault::Status(503)
                     } else {
@@ -93,6 +102,16 @@ impl FakeStripe {
             }
         });
         me
+    }
+
+    /// How many requests for this PaymentIntent arrived.
+    pub fn lookups(&self, intent_id: &str) -> usize {
+        self.lookups
+            .lock()
+            .unwrap()
+            .get(intent_id)
+            .copied()
+            .unwrap_or(0)
     }
 
     fn intent(&self, path: &str) -> Option<String> {

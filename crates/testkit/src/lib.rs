@@ -56,3 +56,13 @@ pub const SAMPLE_INTENT_ID: &str = "pi_3SampleIntent000001";
 pub fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join(relative)
 }
+
+/// `http://127.0.0.1:<port>` where nothing listens: a port bound and let go, rather than one
+/// assumed closed.
+pub fn closed_port_url() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port");
+    format!("http://127.0.0.1:{port}")
+}

@@ -92,3 +92,50 @@ pub async fn register_webhook(
     }
     Ok(())
 }
+
+/// A localstripe of a test's own, on a free port, stopped when dropped: localstripe keeps one
+/// store for every API key, so a test that lists Stripe's events (reconcile) or registers
+/// webhooks (which localstripe keeps for its lifetime) sees only its own objects this way.
+pub struct PrivateLocalstripe {
+    /// `http://127.0.0.1:PORT/`.
+    pub base: String,
+    child: std::process::Child,
+}
+
+impl PrivateLocalstripe {
+    /// Starts it with the project's `.venv` (scripts/test.sh installs it) and waits for it to
+    /// listen.
+    pub async fn start() -> Result<PrivateLocalstripe, BoxError> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = std::process::Command::new(crate::repo_path(".venv/bin/python"))
+            .arg(crate::repo_path("scripts/lib/localstripe_stripe_fields.py"))
+            .args(["--port", &port.to_string(), "--from-scratch"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("starting localstripe from .venv (run scripts/test.sh): {e}"))?;
+        let me = PrivateLocalstripe {
+            base: format!("http://127.0.0.1:{port}/"),
+            child,
+        };
+        for _ in 0..150 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Ok(me);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(format!("localstripe did not listen on port {port} within 15 s").into())
+    }
+}
+
+impl Drop for PrivateLocalstripe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

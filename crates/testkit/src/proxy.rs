@@ -18,8 +18,41 @@ pub struct Proxy {
     requests: Arc<Mutex<HashMap<String, usize>>>,
 }
 
+/// Requests of one kind held back until `count` of them have arrived, then passed on together
+/// (a rendezvous): how a test makes two callers reach the service at once, or gives up after
+/// `timeout` and passes on what it has.
+#[derive(Clone)]
+struct Hold {
+    kind: String,
+    barrier: Arc<tokio::sync::Barrier>,
+    timeout: Duration,
+}
+
 impl Proxy {
     pub async fn start(upstream_url: &str, delay: Duration) -> Result<Proxy, BoxError> {
+        Self::start_with(upstream_url, delay, None).await
+    }
+
+    /// A proxy that holds requests of `kind` until `count` of them are in, so they reach the
+    /// service together (after at most 10 s, whatever has arrived goes on).
+    pub async fn start_holding(
+        upstream_url: &str,
+        kind: &str,
+        count: usize,
+    ) -> Result<Proxy, BoxError> {
+        let hold = Hold {
+            kind: kind.to_string(),
+            barrier: Arc::new(tokio::sync::Barrier::new(count)),
+            timeout: Duration::from_secs(10),
+        };
+        Self::start_with(upstream_url, Duration::ZERO, Some(hold)).await
+    }
+
+    async fn start_with(
+        upstream_url: &str,
+        delay: Duration,
+        hold: Option<Hold>,
+    ) -> Result<Proxy, BoxError> {
         let upstream = url::Url::parse(upstream_url)?;
         let upstream = format!(
             "{}:{}",
@@ -36,7 +69,13 @@ impl Proxy {
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 counter.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(forward(client, upstream.clone(), delay, kinds.clone()));
+                tokio::spawn(forward(
+                    client,
+                    upstream.clone(),
+                    delay,
+                    kinds.clone(),
+                    hold.clone(),
+                ));
             }
         });
         Ok(Proxy {
@@ -96,6 +135,7 @@ async fn forward(
     upstream: String,
     delay: Duration,
     kinds: Arc<Mutex<HashMap<String, usize>>>,
+    hold: Option<Hold>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
@@ -113,8 +153,11 @@ async fn forward(
                 *kinds
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .entry(kind)
+                    .entry(kind.clone())
                     .or_insert(0) += 1;
+                if let Some(hold) = hold.as_ref().filter(|h| h.kind == kind) {
+                    let _ = tokio::time::timeout(hold.timeout, hold.barrier.wait()).await;
+                }
             }
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;

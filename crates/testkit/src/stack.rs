@@ -56,6 +56,9 @@ pub struct Options {
     pub env: Vec<(&'static str, String)>,
     /// Where the consumer reaches AWS, e.g. a counting proxy in front of moto (default: moto).
     pub consumer_aws_endpoint: Option<String>,
+    /// A localstripe of the test's own (`PrivateLocalstripe`): the stack's PaymentIntents are
+    /// made there and the consumer asks it (unless `stripe_base` says otherwise).
+    pub localstripe: Option<String>,
 }
 
 impl Default for Options {
@@ -65,6 +68,7 @@ impl Default for Options {
             stripe_base: None,
             env: Vec::new(),
             consumer_aws_endpoint: None,
+            localstripe: None,
         }
     }
 }
@@ -77,7 +81,10 @@ impl Stack {
     pub async fn with(options: Options) -> Stack {
         crate::logs::install_global();
         let endpoint = required_env("AWS_ENDPOINT_URL");
-        let stripe_base = required_env("STRIPE_API_BASE");
+        let stripe_base = options
+            .localstripe
+            .clone()
+            .unwrap_or_else(|| required_env("STRIPE_API_BASE"));
         let aws = emulators::aws_config_for(&endpoint).await;
         let id = unique("it");
         let payments = format!("{id}-payments");

@@ -165,14 +165,19 @@ async fn dlq_list_then_interrupted_and_filtered_redrive_lose_nothing() {
 
 #[test]
 fn a_redrive_reason_the_consumer_never_writes_is_a_usage_error() {
+    let closed = payhook_testkit::closed_port_url();
+    let (dlq, queue) = (
+        format!("{closed}/000000000000/dlq"),
+        format!("{closed}/000000000000/q"),
+    );
     let out = payhook(
         &[
             "dlq",
             "redrive",
             "--dlq-url",
-            "http://127.0.0.1:9/000000000000/dlq",
+            &dlq,
             "--queue-url",
-            "http://127.0.0.1:9/000000000000/q",
+            &queue,
             "--reason",
             "bad_signatur",
         ],
@@ -203,16 +208,11 @@ fn without_aws_credentials_dlq_list_says_so_in_one_line() {
     ] {
         cmd.env_remove(var);
     }
+    // A closed local port: nothing leaves this machine, whatever the SDK tries.
+    let closed = payhook_testkit::closed_port_url();
+    let dlq = format!("{closed}/000000000000/dlq");
     let out = cmd
-        .args([
-            "dlq",
-            "list",
-            // A closed local port: nothing leaves this machine, whatever the SDK tries.
-            "--endpoint",
-            "http://127.0.0.1:9",
-            "--dlq-url",
-            "http://127.0.0.1:9/000000000000/dlq",
-        ])
+        .args(["dlq", "list", "--endpoint", &closed, "--dlq-url", &dlq])
         .env("AWS_CONFIG_FILE", "/nonexistent/config")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
         .env("AWS_EC2_METADATA_DISABLED", "true")

@@ -71,6 +71,8 @@ pub struct RunSummary {
     pub dead_lettered: usize,
     /// The subscriber's bundle names no endpoint: settled without a request.
     pub not_notified: usize,
+    /// Due when this run read them, but claimed by an overlapping run first: left to it.
+    pub taken: usize,
     /// Could not be attempted, recorded or moved to the DLQ this run (DynamoDB or SQS
     /// trouble); still due.
     pub failed: usize,
@@ -238,7 +240,8 @@ impl Notifier {
                 .await;
             for (n, result) in results {
                 match result {
-                    None | Some(Ok(Ran::Taken)) => {}
+                    None => {}
+                    Some(Ok(Ran::Taken)) => summary.taken += 1,
                     Some(Ok(Ran::Settled(Next::Delivered))) => summary.delivered += 1,
                     Some(Ok(Ran::Settled(Next::RetryAt(_)))) => summary.retrying += 1,
                     Some(Ok(Ran::Settled(Next::DeadLettered))) => summary.dead_lettered += 1,

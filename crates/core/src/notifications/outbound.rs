@@ -629,8 +629,9 @@ mod tests {
             ("content-length", "0".to_string()),
             ("transfer-encoding", "chunked".to_string()),
         ] {
+            // Refused before any connection is made: no listener is needed at the URL.
             let e = any
-                .post("http://127.0.0.1:9/", &[(name, value)], Vec::new())
+                .post("http://127.0.0.1:1/", &[(name, value)], Vec::new())
                 .await
                 .unwrap_err();
             assert!(e.is_permanent(), "{name}: {e:?}");
