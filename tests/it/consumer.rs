@@ -268,11 +268,13 @@ async fn a_dead_letter_keeps_the_original_bytes_and_says_why() {
     let stack = Stack::new().await;
     let body = sample_body("payment_intent.succeeded", "pi_DoesNotExist001");
     let msg = good(&stack, "m-1", &body);
+    let before = now_ms();
     let r = stack
         .consumer
         .handle(sqs_event(vec![msg.sqs()]))
         .await
         .expect("batch");
+    let after = now_ms();
     assert!(failed_ids(&r).is_empty());
     let letters = stack.dead_letters().await;
     assert_eq!(letters.len(), 1);
@@ -299,7 +301,134 @@ async fn a_dead_letter_keeps_the_original_bytes_and_says_why() {
         attrs["failure-detail"].contains("pi_DoesNotExist001"),
         "{attrs:?}"
     );
-    assert!(attrs["failed-at"].parse::<i64>().is_ok());
+    let failed_at: i64 = attrs["failed-at"].parse().expect("epoch ms");
+    assert!(
+        (before..=after).contains(&failed_at),
+        "failed-at is when it failed"
+    );
+}
+
+/// A dead letter redriven and failing again keeps the time it first failed (operators sort
+/// and age dead letters by it), while its reason and detail are the new failure's.
+#[tokio::test]
+async fn a_redriven_dead_letter_that_fails_again_keeps_its_first_failure_time() {
+    let stack = Stack::new().await;
+    let body = sample_body("payment_intent.succeeded", "pi_DoesNotExist002");
+    let mut redriven = good(&stack, "m-again", &body).sqs();
+    // As `payhook dlq redrive` sends it back: the first failure's time kept, its description
+    // stripped.
+    redriven.message_attributes.insert(
+        "failed-at".into(),
+        payhook_testkit::delivery::lambda_attribute("String", Some("1795000000000")),
+    );
+    let r = stack
+        .consumer
+        .handle(sqs_event(vec![redriven]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&r).is_empty());
+    let letters = stack.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].1["failed-at"], "1795000000000");
+    assert_eq!(letters[0].1["failure-reason"], "payment_intent_not_found");
+}
+
+/// `checkout.session.async_payment_succeeded` (a Session paid by a method that settles later)
+/// is handled: parsed, delivered, credited from the PaymentIntent Stripe reports.
+#[tokio::test]
+async fn an_async_checkout_payment_that_succeeds_is_credited() {
+    let stack = Stack::new().await;
+    let pi = stack.intent("order-async-1", 3100).await;
+    let mut event: serde_json::Value =
+        serde_json::from_str(&sample_body("checkout.session.completed", &pi)).unwrap();
+    event["type"] = "checkout.session.async_payment_succeeded".into();
+    let body = serde_json::to_string_pretty(&event).unwrap();
+    let (logs, _guard) = Logs::capture();
+    let r = stack
+        .consumer
+        .handle(sqs_event(vec![good(&stack, "m-async", &body).sqs()]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&r).is_empty());
+    let notices = logs.notices();
+    let notice = &notices[0];
+    assert_eq!(notice["outcome"], "credited", "{notice}");
+    assert_eq!(
+        notice["event_type"],
+        "checkout.session.async_payment_succeeded"
+    );
+    assert_eq!(
+        stack
+            .record(SUBSCRIBER, "order-async-1")
+            .await
+            .expect("record")["amount_received"],
+        3100
+    );
+}
+
+/// A `metadata.id` that cannot be a record key (over 256 bytes) keeps the money as unapplied,
+/// with its own reason, and credits nothing.
+#[tokio::test]
+async fn a_payment_id_that_cannot_be_a_key_is_kept_as_unapplied_money() {
+    let stack = Stack::new().await;
+    let long_id = "x".repeat(300);
+    let pi = stack.intent(&long_id, 1200).await;
+    let body = sample_body("payment_intent.succeeded", &pi);
+    let (logs, _guard) = Logs::capture();
+    let r = stack
+        .consumer
+        .handle(sqs_event(vec![good(&stack, "m-long-id", &body).sqs()]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&r).is_empty());
+    let notices = logs.notices();
+    let notice = &notices[0];
+    assert_eq!(
+        (notice["outcome"].as_str(), notice["reason"].as_str()),
+        (Some("unapplied"), Some("bad_payment_id")),
+        "{notice}"
+    );
+    let kept = stack
+        .consumer
+        .pipeline
+        .unapplied
+        .get(SUBSCRIBER, &pi)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(kept.reason, "bad_payment_id");
+    assert!(stack.dead_letters().await.is_empty());
+}
+
+/// A bundle of a payload version this consumer does not know, signed by the trusted issuer,
+/// is refused by name.
+#[tokio::test]
+async fn a_bundle_of_an_unknown_version_is_dead_lettered_by_name() {
+    let stack = Stack::new().await;
+    let payload = serde_json::json!({
+        "v": 3, "issuer": stack.keys.issuer.kid(), "subscriber": SUBSCRIBER,
+        "webhook_secrets": [WHSEC], "stripe_api_key": API_KEY,
+    })
+    .to_string();
+    let signed = stack.keys.issuer.sign(payload.as_bytes()).unwrap();
+    let v3 = payhook::secrets::seal_raw(&stack.keys.public, &stack.keys.kid, &signed).unwrap();
+    let pi = stack.intent("order-v3", 500).await;
+    let body = sample_body("payment_intent.succeeded", &pi);
+    let r = stack
+        .consumer
+        .handle(sqs_event(vec![
+            Msg {
+                bundle: &v3,
+                ..good(&stack, "m-v3", &body)
+            }
+            .sqs(),
+        ]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&r).is_empty());
+    let letters = stack.dead_letters().await;
+    assert_eq!(letters[0].1["failure-reason"], "unsupported_bundle_version");
+    assert!(stack.record(SUBSCRIBER, "order-v3").await.is_none());
 }
 
 #[tokio::test]
@@ -656,6 +785,35 @@ async fn an_unusable_stripe_base_url_stops_setup_and_says_why() {
         .expect("setup must refuse a base URL without a scheme");
     assert!(matches!(err, SetupError::Stripe(_)), "{err}");
     assert!(err.to_string().contains("stripe.example/v1"), "{err}");
+}
+
+/// A key set secret the functions cannot use stops the cold start, naming the secret: the
+/// function then fails every invocation (ConsumerErrorsAlarm) instead of dead-lettering.
+#[tokio::test]
+async fn an_unusable_key_set_stops_the_cold_start_and_names_the_secret() {
+    let stack = Stack::new().await;
+    for (value, why) in [
+        ("not json", "not valid JSON"),
+        (r#"{"version":2,"keys":[],"issuers":[]}"#, "holds no keys"),
+    ] {
+        aws_sdk_secretsmanager::Client::new(&stack.aws)
+            .put_secret_value()
+            .secret_id(&stack.config.keyset_secret_id)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("put on moto");
+        let err = payhook::ops::consumer(&stack.config, &stack.aws)
+            .await
+            .err()
+            .expect("the cold start fails");
+        assert!(matches!(err, SetupError::KeyStore(_)), "{err}");
+        assert!(
+            err.to_string().contains(&stack.config.keyset_secret_id)
+                && err.to_string().contains(why),
+            "{err}"
+        );
+    }
 }
 
 /// What a stranger can post to a webhook URL (a wrong or expired signature, a crafted header)

@@ -244,6 +244,49 @@ async fn a_credit_is_notified_signed_and_retried_until_the_receiver_takes_it() {
     assert_eq!(data["currency"], "eur");
     assert_eq!(data["paid"], 1);
 
+    // A second, independent implementation agrees: the Python Standard Webhooks library
+    // verifies each request, and refuses a changed byte and another secret.
+    let checked = payhook_testkit::python::run(
+        r#"
+import json, sys
+from standardwebhooks import Webhook
+i = json.load(sys.stdin)
+def ok(secret, body, headers):
+    try:
+        Webhook(secret).verify(body, headers)
+        return True
+    except Exception:
+        return False
+out = []
+for r in i["requests"]:
+    out.append([ok(i["secret"], r["body"], r["headers"]),
+                ok(i["secret"], r["body"].replace("4200", "9200"), r["headers"]),
+                ok(i["other"], r["body"], r["headers"])])
+print(json.dumps(out))
+"#,
+        &serde_json::json!({
+            "secret": secret.as_str(),
+            "other": payhook::notifications::generate_secret().as_str(),
+            "requests": got.iter().map(|r| serde_json::json!({
+                "body": r.body,
+                "headers": {
+                    "webhook-id": r.header("webhook-id"),
+                    "webhook-timestamp": r.header("webhook-timestamp"),
+                    "webhook-signature": r.header("webhook-signature"),
+                },
+            })).collect::<Vec<_>>(),
+        }),
+    )
+    .expect("the Python Standard Webhooks library");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&checked).expect("JSON"),
+        serde_json::json!([
+            [true, false, false],
+            [true, false, false],
+            [true, false, false]
+        ])
+    );
+
     // An attacker without the secret, or one who changes a byte, is refused by the verifier.
     let other = payhook::notifications::generate_secret();
     assert!(verify(&other, &got[2]).is_err());

@@ -380,13 +380,18 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/", listener.local_addr().unwrap());
         let (accepted, requests) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let (a, r) = (accepted.clone(), requests.clone());
+        let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (a, r, h) = (accepted.clone(), requests.clone(), heads.clone());
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
                 let first = a.fetch_add(1, Ordering::SeqCst) == 0;
                 let mut buf = [0u8; 4096];
-                if socket.read(&mut buf).await.unwrap_or(0) > 0 {
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                if n > 0 {
                     r.fetch_add(1, Ordering::SeqCst);
+                    h.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&buf[..n]).to_lowercase());
                 }
                 if first {
                     // Closed with the request unanswered.
@@ -409,6 +414,22 @@ mod tests {
         assert!(intent.succeeded());
         assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection");
         assert_eq!(requests.load(Ordering::SeqCst), 2, "the GET sent twice");
+        // What Stripe is told: the subscriber's key, the API version the view is written
+        // for, who asks.
+        let head = heads.lock().unwrap()[1].clone();
+        assert!(head.starts_with("get /v1/payment_intents/pi_1 "), "{head}");
+        assert!(
+            head.contains("authorization: bearer sk_test_x\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains(&format!(
+                "stripe-version: {}\r\n",
+                STRIPE_VERSION.to_lowercase()
+            )),
+            "{head}"
+        );
+        assert!(head.contains("user-agent: payhook/"), "{head}");
     }
 
     #[test]

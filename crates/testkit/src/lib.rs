@@ -12,6 +12,8 @@
 //! - [`proxy`]: a delaying, connection-counting TCP proxy
 //! - [`stack`], [`logs`]: an isolated slice of the local stack per test, and captured notices
 //! - [`emf`]: CloudWatch Embedded Metric Format documents read back and checked
+//! - [`python`]: Stripe's Python library, PyNaCl and the Python Standard Webhooks library,
+//!   run from the project's `.venv` as independent producers and checkers
 //! - [`deployed`]: a deployed stack's face on moto: a CloudFormation stack with the outputs
 //!   `payhook stack check` reads, and a function's log lines shipped to its log group as
 //!   Lambda ships stdout
@@ -45,6 +47,8 @@ pub mod logs;
 pub mod emf;
 
 pub mod deployed;
+
+pub mod python;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -101,6 +101,13 @@ async fn keygen_seal_provision_and_event_make_a_delivery_the_consumer_credits() 
 fn keygen_add_to_rotates_and_refuses_a_reused_key_id() {
     let dir = temp_dir("rotate");
     let (out, keyset, issuer) = keygen(&dir, "old");
+    // Private keys are written readable by their owner only.
+    #[cfg(unix)]
+    for private in [&keyset, &issuer] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(private).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", private.display());
+    }
     let path = keyset.to_str().unwrap();
     let old = public_key_of(&out);
     let new = public_key_of(&ok(&["keygen", "--kid", "new", "--add-to", path], &[]));

@@ -4,6 +4,7 @@
 
 mod dlq;
 mod docs;
+mod independent;
 mod keys;
 mod local;
 mod notifications;

@@ -28,6 +28,32 @@ pub(super) fn same_payment_intent(msg: &SqsMessage) -> Option<String> {
     }
 }
 
+/// What became of a message that failed.
+#[derive(Debug, PartialEq, Eq)]
+enum Disposal {
+    /// Transient: left on the queue, visible again after this delay (or the queue's timeout).
+    Retry { retry_in_secs: Option<u32> },
+    /// Refused as what anyone can post: in the rejected queue, deleted from this one.
+    Rejected,
+    /// In the dead-letter queue with its reason, deleted from this one.
+    DeadLettered,
+    /// Permanent, but the dead-letter send failed: left on the queue, never deleted unsent.
+    NotDeadLettered(String),
+    /// Permanent, and no dead-letter queue is configured: the queue's redrive policy moves it.
+    LeftToRedrivePolicy,
+}
+
+impl Disposal {
+    fn item_result(&self) -> ItemResult {
+        match self {
+            Disposal::Rejected | Disposal::DeadLettered => ItemResult::Done,
+            Disposal::Retry { .. }
+            | Disposal::NotDeadLettered(_)
+            | Disposal::LeftToRedrivePolicy => ItemResult::Retry,
+        }
+    }
+}
+
 impl Consumer {
     pub(super) async fn handle_message(
         &self,
@@ -56,7 +82,7 @@ impl Consumer {
         } = notice;
         // One notice per message, and its metrics: the outcome, and the reason where it has one.
         macro_rules! notice {
-            ($level:ident, $outcome:expr, $reason:expr; $($rest:tt)*) => {
+            ($level:ident, $outcome:expr, $reason:expr; $($rest:tt)*) => {{
                 telemetry::message($outcome, $reason);
                 tracing::$level!(
                     request_id,
@@ -72,7 +98,7 @@ impl Consumer {
                     duration_ms,
                     $($rest)*
                 )
-            };
+            }};
         }
         let error = match result {
             Ok(Outcome::Credited { recovered: false }) => {
@@ -123,80 +149,83 @@ impl Consumer {
         let reason = reason_code.as_str();
         let class = error.class().as_str();
         let detail = error.to_string();
+        let disposal = self.dispose(message_id, msg, &error).await;
+        match &disposal {
+            Disposal::Retry { retry_in_secs } => notice!(
+                warn,
+                "retry", Some(reason_code);
+                reason,
+                class,
+                error = detail.as_str(),
+                retry_in_secs,
+                "will be retried"
+            ),
+            Disposal::Rejected => notice!(
+                warn,
+                "dead_lettered", Some(reason_code);
+                reason,
+                class,
+                error = detail.as_str(),
+                "refused (what anyone can post to a webhook URL): moved to the rejected queue"
+            ),
+            Disposal::DeadLettered => notice!(
+                error,
+                "dead_lettered", Some(reason_code);
+                reason,
+                class,
+                error = detail.as_str(),
+                "moved to the dead-letter queue"
+            ),
+            Disposal::NotDeadLettered(dead_letter_error) => notice!(
+                error,
+                "failed", Some(reason_code);
+                reason,
+                class,
+                error = detail.as_str(),
+                dead_letter_error = dead_letter_error.as_str(),
+                "could not dead-letter; left on the queue"
+            ),
+            Disposal::LeftToRedrivePolicy => notice!(
+                error,
+                "failed", Some(reason_code);
+                reason,
+                class,
+                error = detail.as_str(),
+                "permanent failure; the redrive policy will dead-letter it"
+            ),
+        }
+        disposal.item_result()
+    }
+
+    /// What becomes of a failed message: a transient failure is retried after its backoff; a
+    /// permanent one is sent to the queue for its reason, and only then deleted.
+    async fn dispose(&self, message_id: &str, msg: &SqsMessage, error: &ProcessError) -> Disposal {
         match (error.class(), &self.dead_letters) {
             (FailureClass::Transient, _) => {
-                let retry_in_secs = match &self.backoff {
-                    Some(backoff) => match backoff.defer(msg).await {
-                        Ok(delay) => Some(delay),
-                        Err(e) => {
-                            tracing::warn!(
-                                message_id,
-                                error = e.as_str(),
-                                "could not set the retry delay; the queue's visibility timeout applies"
-                            );
-                            None
-                        }
-                    },
-                    None => None,
+                let Some(backoff) = &self.backoff else {
+                    return Disposal::Retry {
+                        retry_in_secs: None,
+                    };
                 };
-                notice!(
-                    warn,
-                    "retry", Some(reason_code);
-                    reason,
-                    class,
-                    error = detail.as_str(),
-                    retry_in_secs,
-                    "will be retried"
-                );
-                ItemResult::Retry
+                let retry_in_secs = match backoff.defer(msg).await {
+                    Ok(delay) => Some(delay),
+                    Err(e) => {
+                        tracing::warn!(
+                            message_id,
+                            error = e.as_str(),
+                            "could not set the retry delay; the queue's visibility timeout applies"
+                        );
+                        None
+                    }
+                };
+                Disposal::Retry { retry_in_secs }
             }
-            (FailureClass::Permanent, Some(dlq)) => match dlq.send(message_id, msg, &error).await {
-                Ok(()) if dlq.queue_for(&error) != dlq.dead_letter_queue_url() => {
-                    notice!(
-                        warn,
-                        "dead_lettered", Some(reason_code);
-                        reason,
-                        class,
-                        error = detail.as_str(),
-                        "refused (what anyone can post to a webhook URL): moved to the rejected queue"
-                    );
-                    ItemResult::Done
-                }
-                Ok(()) => {
-                    notice!(
-                        error,
-                        "dead_lettered", Some(reason_code);
-                        reason,
-                        class,
-                        error = detail.as_str(),
-                        "moved to the dead-letter queue"
-                    );
-                    ItemResult::Done
-                }
-                Err(dlq_error) => {
-                    notice!(
-                        error,
-                        "failed", Some(reason_code);
-                        reason,
-                        class,
-                        error = detail.as_str(),
-                        dead_letter_error = dlq_error.to_string().as_str(),
-                        "could not dead-letter; left on the queue"
-                    );
-                    ItemResult::Retry
-                }
+            (FailureClass::Permanent, Some(dlq)) => match dlq.send(message_id, msg, error).await {
+                Ok(()) if dlq.queue_for(error) != dlq.dead_letter_queue_url() => Disposal::Rejected,
+                Ok(()) => Disposal::DeadLettered,
+                Err(dlq_error) => Disposal::NotDeadLettered(dlq_error.to_string()),
             },
-            (FailureClass::Permanent, None) => {
-                notice!(
-                    error,
-                    "failed", Some(reason_code);
-                    reason,
-                    class,
-                    error = detail.as_str(),
-                    "permanent failure; the redrive policy will dead-letter it"
-                );
-                ItemResult::Retry
-            }
+            (FailureClass::Permanent, None) => Disposal::LeftToRedrivePolicy,
         }
     }
 
@@ -238,5 +267,25 @@ impl Consumer {
                 notice,
             )
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_leaves_the_queue_only_once_it_is_in_another() {
+        assert_eq!(Disposal::DeadLettered.item_result(), ItemResult::Done);
+        assert_eq!(Disposal::Rejected.item_result(), ItemResult::Done);
+        for kept in [
+            Disposal::Retry {
+                retry_in_secs: Some(30),
+            },
+            Disposal::NotDeadLettered("throttled".into()),
+            Disposal::LeftToRedrivePolicy,
+        ] {
+            assert_eq!(kept.item_result(), ItemResult::Retry, "{kept:?}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! state as Stripe reports it now, the exactly-once ledger; what names no usable record is kept
 //! as unapplied money.
 
+mod decide;
 mod error;
 mod outcome;
 
@@ -13,14 +14,15 @@ use secrecy::{ExposeSecret, SecretString};
 pub use error::ProcessError;
 pub use outcome::{Notice, Outcome};
 
-use crate::inbound::{Action, MAX_EVENT_AGE_SECS, StripeEvent};
+use crate::inbound::StripeEvent;
 use crate::ledger::{
-    self, Applied, Credit, CreditedBy, KnownCredits, Ledger, Unapplied, UnappliedPayment,
+    Applied, Credit, CreditedBy, KnownCredits, Ledger, LedgerError, Unapplied, UnappliedPayment,
 };
 use crate::mode::Mode;
 use crate::stripe::StripeApi;
 use crate::support::clock;
 use crate::telemetry;
+use decide::{Asked, Collected, Named};
 
 /// The parts that decide an event, built once per execution environment and shared by every
 /// message (and by the scheduled reconcile).
@@ -115,27 +117,11 @@ impl Pipeline {
         let message_id = delivery_id;
         notice.event_id = Some(event.id.clone());
         notice.event_type = Some(event.event_type.clone());
-        if event.livemode.map(Mode::of_livemode) != Some(key_mode) {
-            return Err(ProcessError::EventMode {
-                event_id: event.id,
-                livemode: event.livemode,
-                key: key_mode,
-            });
-        }
-        let intent_id = match event.action {
-            Action::Ignore { why } => return Ok(Outcome::Ignored(why.to_string())),
-            Action::LookUp { intent_id } => intent_id,
+        let intent_id = match decide::asked(&event, key_mode, clock::now_ms() / 1000)? {
+            Asked::Nothing(why) => return Ok(Outcome::Ignored(why)),
+            Asked::LookUp(intent_id) => intent_id,
         };
         notice.payment_intent = Some(intent_id.clone());
-        if let Some(created) = event.created {
-            let age = clock::now_ms() / 1000 - created;
-            if age > MAX_EVENT_AGE_SECS {
-                return Err(ProcessError::StaleEvent {
-                    event_id: event.id,
-                    age_days: age / 86_400,
-                });
-            }
-        }
 
         // Duplicates are cheap: what is known credited costs no Stripe call and no write. Only
         // a shortcut; the conditional transaction below alone decides a credit.
@@ -152,43 +138,15 @@ impl Pipeline {
         let intent = self.stripe.payment_intent(api_key, &intent_id).await;
         telemetry::stripe_lookup(asked.elapsed());
         let intent = intent?;
-        if intent.livemode.map(Mode::of_livemode) != Some(key_mode) {
-            return Err(ProcessError::IntentMode {
-                intent_id,
-                livemode: intent.livemode,
-                key: key_mode,
-            });
-        }
-        // The PaymentIntent's own metadata.id first, then what a Checkout Session names: the
-        // first that can be a record key.
-        let own_id = intent
-            .metadata
-            .get("id")
-            .filter(|id| ledger::is_valid_payment_id(id));
-        let from_session = own_id.is_none();
-        let payment_id = own_id
-            .or_else(|| {
-                event
-                    .fallback_payment_ids
-                    .iter()
-                    .find(|id| ledger::is_valid_payment_id(id))
-            })
-            .or(intent.metadata.get("id"))
-            .cloned();
+        let Named {
+            payment_id,
+            from_session,
+        } = decide::named_payment(&intent, &event);
         notice.payment_id = payment_id.clone();
-        if !intent.succeeded() {
-            return Ok(Outcome::Ignored(format!(
-                "PaymentIntent status is {}, not succeeded",
-                intent.status
-            )));
-        }
-        // What was collected, as Stripe states it; never a guess from `amount`.
-        let amount_received =
-            intent
-                .amount_received
-                .ok_or_else(|| ProcessError::MissingAmountReceived {
-                    intent_id: intent_id.clone(),
-                })?;
+        let amount_received = match decide::collected(&intent, key_mode)? {
+            Collected::Not(why) => return Ok(Outcome::Ignored(why)),
+            Collected::Received(amount) => amount,
+        };
         let unapplied = |error: ProcessError| UnappliedPayment {
             subscriber,
             intent_id: &intent_id,
@@ -228,10 +186,7 @@ impl Pipeline {
             })
             .await;
         let applied = match applied {
-            Err(
-                e @ (crate::ledger::LedgerError::CurrencyMismatch { .. }
-                | crate::ledger::LedgerError::BadPaymentId(_)),
-            ) => {
+            Err(e @ (LedgerError::CurrencyMismatch { .. } | LedgerError::BadPaymentId(_))) => {
                 let error = ProcessError::Ledger(e);
                 let detail = error.to_string();
                 return self

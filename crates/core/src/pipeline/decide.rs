@@ -1,0 +1,268 @@
+//! The pipeline's decisions, apart from its I/O: what an event asks for, which payment record a
+//! PaymentIntent names, and whether what Stripe reports can be credited. Pure, so each rule
+//! has its own tests.
+
+use crate::inbound::{Action, MAX_EVENT_AGE_SECS, StripeEvent};
+use crate::ledger;
+use crate::mode::Mode;
+use crate::stripe::PaymentIntentView;
+
+use super::ProcessError;
+
+/// What a verified event asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Asked {
+    /// Acknowledge without effect, for this reason.
+    Nothing(String),
+    /// Look this PaymentIntent up.
+    LookUp(String),
+}
+
+/// An event of the key's mode, not older than any legitimate path brings, and what it asks.
+pub(super) fn asked(
+    event: &StripeEvent,
+    key_mode: Mode,
+    now_secs: i64,
+) -> Result<Asked, ProcessError> {
+    if event.livemode.map(Mode::of_livemode) != Some(key_mode) {
+        return Err(ProcessError::EventMode {
+            event_id: event.id.clone(),
+            livemode: event.livemode,
+            key: key_mode,
+        });
+    }
+    let intent_id = match &event.action {
+        Action::Ignore { why } => return Ok(Asked::Nothing(why.to_string())),
+        Action::LookUp { intent_id } => intent_id.clone(),
+    };
+    if let Some(created) = event.created {
+        let age = now_secs - created;
+        if age > MAX_EVENT_AGE_SECS {
+            return Err(ProcessError::StaleEvent {
+                event_id: event.id.clone(),
+                age_days: age / 86_400,
+            });
+        }
+    }
+    Ok(Asked::LookUp(intent_id))
+}
+
+/// The payment record a PaymentIntent names: its own `metadata.id` first, then what a Checkout
+/// Session names (its `metadata.id`, its `client_reference_id`): the first that can be a record
+/// key, else the PaymentIntent's own id as it is (the ledger then refuses it by name). The flag
+/// says whether the name came from elsewhere than the PaymentIntent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Named {
+    pub payment_id: Option<String>,
+    pub from_session: bool,
+}
+
+pub(super) fn named_payment(intent: &PaymentIntentView, event: &StripeEvent) -> Named {
+    let own = intent.metadata.get("id");
+    let own_usable = own.filter(|id| ledger::is_valid_payment_id(id));
+    let payment_id = own_usable
+        .or_else(|| {
+            event
+                .fallback_payment_ids
+                .iter()
+                .find(|id| ledger::is_valid_payment_id(id))
+        })
+        .or(own)
+        .cloned();
+    Named {
+        payment_id,
+        from_session: own_usable.is_none(),
+    }
+}
+
+/// What Stripe reports, as far as a credit goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Collected {
+    /// Not (yet) succeeded: nothing to credit, for this reason.
+    Not(String),
+    /// Succeeded, this much received (minor units).
+    Received(i64),
+}
+
+/// The PaymentIntent as Stripe reports it now: of the key's mode, succeeded, and what was
+/// collected as Stripe states it (never a guess from `amount`).
+pub(super) fn collected(
+    intent: &PaymentIntentView,
+    key_mode: Mode,
+) -> Result<Collected, ProcessError> {
+    if intent.livemode.map(Mode::of_livemode) != Some(key_mode) {
+        return Err(ProcessError::IntentMode {
+            intent_id: intent.id.clone(),
+            livemode: intent.livemode,
+            key: key_mode,
+        });
+    }
+    if !intent.succeeded() {
+        return Ok(Collected::Not(format!(
+            "PaymentIntent status is {}, not succeeded",
+            intent.status
+        )));
+    }
+    intent
+        .amount_received
+        .map(Collected::Received)
+        .ok_or_else(|| ProcessError::MissingAmountReceived {
+            intent_id: intent.id.clone(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reason::Reason;
+
+    const NOW: i64 = 1_795_000_000;
+
+    fn event(livemode: Option<bool>, action: Action, created: Option<i64>) -> StripeEvent {
+        StripeEvent {
+            id: "evt_1".into(),
+            event_type: "payment_intent.succeeded".into(),
+            livemode,
+            created,
+            fallback_payment_ids: vec![],
+            action,
+        }
+    }
+
+    fn look_up() -> Action {
+        Action::LookUp {
+            intent_id: "pi_1".into(),
+        }
+    }
+
+    fn intent(
+        status: &str,
+        livemode: Option<bool>,
+        received: Option<i64>,
+        id: Option<&str>,
+    ) -> PaymentIntentView {
+        PaymentIntentView {
+            id: "pi_1".into(),
+            status: status.into(),
+            amount: 1000,
+            amount_received: received,
+            currency: "eur".into(),
+            metadata: id
+                .map(|i| [("id".to_string(), i.to_string())].into())
+                .unwrap_or_default(),
+            livemode,
+        }
+    }
+
+    #[test]
+    fn an_event_of_the_keys_mode_asks_for_its_payment_intent() {
+        let e = event(Some(false), look_up(), Some(NOW - 60));
+        assert_eq!(
+            asked(&e, Mode::Test, NOW).unwrap(),
+            Asked::LookUp("pi_1".into())
+        );
+        let ignored = event(
+            Some(false),
+            Action::Ignore {
+                why: "event type not handled",
+            },
+            None,
+        );
+        assert_eq!(
+            asked(&ignored, Mode::Test, NOW).unwrap(),
+            Asked::Nothing("event type not handled".into())
+        );
+    }
+
+    #[test]
+    fn an_event_of_the_other_mode_or_of_no_mode_is_refused_before_anything_else() {
+        for livemode in [Some(true), None] {
+            let e = event(livemode, look_up(), Some(NOW));
+            let err = asked(&e, Mode::Test, NOW).unwrap_err();
+            assert_eq!(err.reason(), Reason::EventModeMismatch, "{livemode:?}");
+        }
+        // Even an ignored type: its mode is checked first.
+        let e = event(Some(true), Action::Ignore { why: "x" }, None);
+        assert!(asked(&e, Mode::Test, NOW).is_err());
+    }
+
+    #[test]
+    fn an_event_older_than_sixty_days_is_a_replay() {
+        let at_limit = event(Some(false), look_up(), Some(NOW - MAX_EVENT_AGE_SECS));
+        assert!(asked(&at_limit, Mode::Test, NOW).is_ok());
+        let older = event(Some(false), look_up(), Some(NOW - MAX_EVENT_AGE_SECS - 1));
+        assert_eq!(
+            asked(&older, Mode::Test, NOW).unwrap_err().reason(),
+            Reason::StaleEvent
+        );
+    }
+
+    #[test]
+    fn the_payment_intents_own_id_first_then_the_sessions() {
+        let mut e = event(Some(false), look_up(), None);
+        e.fallback_payment_ids = vec!["x".repeat(300), "order-from-session".into()];
+        let own = named_payment(
+            &intent("succeeded", Some(false), Some(1), Some("order-1")),
+            &e,
+        );
+        assert_eq!(
+            own,
+            Named {
+                payment_id: Some("order-1".into()),
+                from_session: false
+            }
+        );
+        let session = named_payment(&intent("succeeded", Some(false), Some(1), None), &e);
+        assert_eq!(
+            session,
+            Named {
+                payment_id: Some("order-from-session".into()),
+                from_session: true
+            }
+        );
+        // An unusable own id gives way to a usable Session one, and stands when there is none.
+        let long = "y".repeat(300);
+        let unusable = intent("succeeded", Some(false), Some(1), Some(&long));
+        assert_eq!(
+            named_payment(&unusable, &e).payment_id.as_deref(),
+            Some("order-from-session")
+        );
+        e.fallback_payment_ids.clear();
+        assert_eq!(named_payment(&unusable, &e).payment_id, Some(long));
+        assert_eq!(
+            named_payment(&intent("succeeded", Some(false), Some(1), None), &e).payment_id,
+            None
+        );
+    }
+
+    #[test]
+    fn only_a_succeeded_payment_intent_of_the_keys_mode_with_amount_received_is_collected() {
+        assert_eq!(
+            collected(
+                &intent("succeeded", Some(false), Some(900), None),
+                Mode::Test
+            )
+            .unwrap(),
+            Collected::Received(900)
+        );
+        assert_eq!(
+            collected(&intent("processing", Some(false), None, None), Mode::Test).unwrap(),
+            Collected::Not("PaymentIntent status is processing, not succeeded".into())
+        );
+        assert_eq!(
+            collected(&intent("succeeded", Some(false), None, None), Mode::Test)
+                .unwrap_err()
+                .reason(),
+            Reason::MissingAmountReceived
+        );
+        assert_eq!(
+            collected(
+                &intent("succeeded", Some(true), Some(900), None),
+                Mode::Test
+            )
+            .unwrap_err()
+            .reason(),
+            Reason::IntentModeMismatch
+        );
+    }
+}
