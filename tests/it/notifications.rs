@@ -190,7 +190,7 @@ async fn a_credit_is_notified_signed_and_retried_until_the_receiver_takes_it() {
     // Two deliveries of one PaymentIntent: one credit, one notification owed.
     let owed = setup.list(SUBSCRIBER).await;
     assert_eq!(owed.len(), 1, "{owed:?}");
-    assert_eq!(owed[0].0.status, "pending");
+    assert_eq!(owed[0].0.status.as_str(), "pending");
     assert!(
         receiver.received().is_empty(),
         "the consumer itself calls no endpoint"
@@ -303,7 +303,7 @@ print(json.dumps(out))
         .expect("list");
     assert_eq!(listed.len(), 1);
     let (n, attempts) = &listed[0];
-    assert_eq!(n.status, "delivered");
+    assert_eq!(n.status.as_str(), "delivered");
     assert_eq!(n.attempts, 3);
     assert_eq!(n.next_attempt_at, None);
     assert_eq!(
@@ -383,7 +383,7 @@ async fn after_the_last_retry_the_notification_is_dead_lettered_with_its_reason(
     );
 
     let (n, attempts) = &setup.list(SUBSCRIBER).await[0];
-    assert_eq!(n.status, "dead_lettered");
+    assert_eq!(n.status.as_str(), "dead_lettered");
     assert_eq!(
         attempts
             .iter()
@@ -406,7 +406,7 @@ async fn after_the_last_retry_the_notification_is_dead_lettered_with_its_reason(
     assert_eq!(receiver.received().len(), 5);
     // A fresh schedule too: the first retry of the new window is the schedule's first wait.
     let (n, attempts) = &setup.list(SUBSCRIBER).await[0];
-    assert_eq!(n.status, "pending");
+    assert_eq!(n.status.as_str(), "pending");
     assert_eq!(n.next_attempt_at.map(|at| (at - later) / 1000), Some(60));
     assert_eq!(attempts.len(), 5, "the earlier window's rows are kept");
     // An attempt row is not a notification: resending one changes nothing.
@@ -583,7 +583,7 @@ async fn a_subscriber_without_an_endpoint_is_not_notified() {
     );
     let listed = setup.list(SUBSCRIBER).await;
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].0.status, "not_notified");
+    assert_eq!(listed[0].0.status.as_str(), "not_notified");
     assert_eq!(listed[0].0.next_attempt_at, None);
     assert!(setup.dead_letters(&stack).await.is_empty());
     assert_eq!(
@@ -621,7 +621,7 @@ async fn when_the_dlq_refuses_only_the_move_is_retried_and_the_run_fails() {
     assert_eq!(s.failed, 1, "{s:?}");
     assert_eq!(receiver.received().len(), 2);
     let (n, _) = &broken.list(SUBSCRIBER).await[0];
-    assert_eq!(n.status, "pending");
+    assert_eq!(n.status.as_str(), "pending");
     assert_eq!(n.dead_reason.as_deref(), Some("retries_exhausted"));
     let due = n.next_attempt_at.expect("still due");
 
@@ -642,7 +642,7 @@ async fn when_the_dlq_refuses_only_the_move_is_retried_and_the_run_fails() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].1["reason"], "retries_exhausted");
     let (n, attempts) = &fixed.list(SUBSCRIBER).await[0];
-    assert_eq!(n.status, "dead_lettered");
+    assert_eq!(n.status.as_str(), "dead_lettered");
     assert_eq!(n.dead_reason.as_deref(), Some("retries_exhausted"));
     assert_eq!(
         attempts

@@ -64,6 +64,9 @@ pub enum ReconcileError {
         subscriber: String,
         source: StripeApiError,
     },
+    /// The scheduled run reads the subscriber's bundle from SSM first.
+    #[error(transparent)]
+    Bundle(#[from] crate::secrets::BundleParameterError),
 }
 
 /// Lists the subscriber's events of the handled types in `window` (every page) and applies
@@ -228,7 +231,7 @@ pub const SETTLE_SECS: i64 = 300;
 #[derive(Debug)]
 pub struct SubscriberRun {
     pub subscriber: String,
-    pub result: Result<Summary, String>,
+    pub result: Result<Summary, ReconcileError>,
 }
 
 /// The scheduled reconcile: every configured subscriber, bundles read from SSM, over the last
@@ -266,7 +269,7 @@ pub async fn scheduled(
                 source = "reconcile",
                 subscriber = subscriber.as_str(),
                 outcome = "reconcile_failed",
-                error = e.as_str(),
+                error = %e,
                 "scheduled reconcile failed for this subscriber"
             ),
         }
@@ -283,7 +286,7 @@ async fn scheduled_one(
     subscriber: &str,
     window: Window,
     request_id: Option<&str>,
-) -> Result<Summary, String> {
+) -> Result<Summary, ReconcileError> {
     let bundle = crate::secrets::read_bundle_parameter(
         &reconciler.ssm,
         &reconciler.keys,
@@ -291,9 +294,7 @@ async fn scheduled_one(
         subscriber,
     )
     .await?;
-    reconcile(&reconciler.pipeline, &bundle, window, request_id, |_| {})
-        .await
-        .map_err(|e| e.to_string())
+    reconcile(&reconciler.pipeline, &bundle, window, request_id, |_| {}).await
 }
 
 /// The scheduled function's parts: the pipeline, the key set the bundles open with, SSM where

@@ -31,6 +31,15 @@ pub struct Backoff {
     schedule: Vec<u32>,
 }
 
+/// Why a message's retry delay could not be set.
+#[derive(Debug, thiserror::Error)]
+pub enum DeferError {
+    #[error("the message has no receipt handle")]
+    NoReceiptHandle,
+    #[error("ChangeMessageVisibility failed: {0}")]
+    ChangeVisibility(String),
+}
+
 impl Backoff {
     pub fn new(client: Client, queue_url: String, schedule: Vec<u32>) -> Self {
         Backoff {
@@ -42,11 +51,11 @@ impl Backoff {
 
     /// Hides the message for its backoff delay; returns the delay. A failure here is only
     /// logged by the caller: the message then comes back after the queue's own timeout.
-    pub async fn defer(&self, msg: &SqsMessage) -> Result<u32, String> {
+    pub async fn defer(&self, msg: &SqsMessage) -> Result<u32, DeferError> {
         let receipt = msg
             .receipt_handle
             .as_deref()
-            .ok_or("message has no receipt handle")?;
+            .ok_or(DeferError::NoReceiptHandle)?;
         let count = msg
             .attributes
             .get("ApproximateReceiveCount")
@@ -60,7 +69,7 @@ impl Backoff {
             .visibility_timeout(delay as i32)
             .send()
             .await
-            .map_err(|e| DisplayErrorContext(e).to_string())?;
+            .map_err(|e| DeferError::ChangeVisibility(DisplayErrorContext(e).to_string()))?;
         Ok(delay)
     }
 }

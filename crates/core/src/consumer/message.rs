@@ -212,7 +212,7 @@ impl Consumer {
                     Err(e) => {
                         tracing::warn!(
                             message_id,
-                            error = e.as_str(),
+                            error = %e,
                             "could not set the retry delay; the queue's visibility timeout applies"
                         );
                         None

@@ -18,6 +18,9 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -37,7 +40,10 @@ pub use error::{LedgerError, classify_transaction};
 pub use known_credits::{Known, KnownCredits};
 /// The notifications table's layout (its items are the outbox the credit writes).
 pub use outbox::schema as outbox_schema;
-pub use outbox::{RETENTION_SECS as OUTBOX_RETENTION_SECS, notification_id, pending_item};
+pub use outbox::{
+    AttemptOutcome, NotificationStatus, RETENTION_SECS as OUTBOX_RETENTION_SECS, notification_id,
+    pending_item,
+};
 pub use unapplied::{
     AssignError, Assigned, KeptPayment, Unapplied, UnappliedItem, UnappliedPayment,
     UnappliedStatus, assign, kept_payments, schema as unapplied_schema,
@@ -55,6 +61,8 @@ pub mod schema {
     pub const SUBSCRIBER: &str = "subscriber";
     /// Payments table: sort key, the PaymentIntent's `metadata.id`.
     pub const PAYMENT_ID: &str = "payment_id";
+    /// Payments table: how many PaymentIntents have credited the record.
+    pub const PAID: &str = "paid";
     /// Idempotency table: partition key, `<subscriber>#<PaymentIntent id>`.
     pub const IDEMPOTENCY_KEY: &str = "pk";
     /// Idempotency table: TTL attribute, epoch seconds.
@@ -62,6 +70,27 @@ pub mod schema {
     /// Idempotency table: the Stripe event and the SQS message that credited it.
     pub const EVENT_ID: &str = "event_id";
     pub const MESSAGE_ID: &str = "message_id";
+}
+
+/// A payment record's paid count, by a strongly consistent read (`None`: no record). The
+/// notifier reports it; only the ledger knows the payments table's layout.
+pub async fn paid_count(
+    client: &Client,
+    payments_table: &str,
+    subscriber: &str,
+    payment_id: &str,
+) -> Result<Option<i64>, SdkError<GetItemError, HttpResponse>> {
+    let out = client
+        .get_item()
+        .table_name(payments_table)
+        .key(schema::SUBSCRIBER, AttributeValue::S(subscriber.into()))
+        .key(schema::PAYMENT_ID, AttributeValue::S(payment_id.into()))
+        .consistent_read(true)
+        .projection_expression("#paid")
+        .expression_attribute_names("#paid", schema::PAID)
+        .send()
+        .await?;
+    Ok(out.item().and_then(|item| item.number(schema::PAID)))
 }
 
 /// One PaymentIntent's effect on the ledger, and the delivery that brings it.
@@ -224,11 +253,12 @@ impl Ledger {
             .key(schema::SUBSCRIBER, s(credit.subscriber))
             .key(schema::PAYMENT_ID, s(credit.payment_id))
             .update_expression(
-                "ADD paid :one, amount_received :amount \
+                "ADD #paid :one, amount_received :amount \
                  SET currency = :currency, last_payment_intent = :pi, last_event_id = :evt, \
                  updated_at = :now, first_paid_at = if_not_exists(first_paid_at, :now)",
             )
             .condition_expression("attribute_not_exists(currency) OR currency = :currency")
+            .expression_attribute_names("#paid", schema::PAID)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":amount", n(credit.amount_received))
             .expression_attribute_values(":currency", s(credit.currency))

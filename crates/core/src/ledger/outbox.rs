@@ -28,6 +28,68 @@ pub mod schema {
     pub const EXPIRES_AT: &str = "expires_at";
 }
 
+/// A notification's `status`, as the table spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationStatus {
+    /// Waiting for an attempt (on the `due` index).
+    Pending,
+    Delivered,
+    /// In the notification DLQ with its reason.
+    DeadLettered,
+    /// The subscriber's bundle names no endpoint: settled without a request.
+    NotNotified,
+}
+
+/// What one attempt came to, as its audit row spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Delivered,
+    /// Failed; due again later (also when the move to the DLQ failed).
+    Retry,
+    DeadLettered,
+    NotNotified,
+}
+
+macro_rules! spelled {
+    ($ty:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        impl $ty {
+            pub const ALL: &[$ty] = &[$($ty::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $text),*
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<$ty> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == text)
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+spelled!(NotificationStatus {
+    Pending => "pending",
+    Delivered => "delivered",
+    DeadLettered => "dead_lettered",
+    NotNotified => "not_notified",
+});
+
+spelled!(AttemptOutcome {
+    Delivered => "delivered",
+    Retry => "retry",
+    DeadLettered => "dead_lettered",
+    NotNotified => "not_notified",
+});
+
 /// How long notifications and their attempts are kept: past the 90 days a dispute can need.
 pub const RETENTION_SECS: i64 = 100 * 86_400;
 
@@ -50,10 +112,34 @@ pub fn pending_item(credit: &Credit<'_>, now_ms: i64) -> HashMap<String, Attribu
         ("currency".into(), s(credit.currency)),
         ("event_id".into(), s(credit.event_id)),
         ("credited_at".into(), n(now_ms)),
-        ("status".into(), s("pending")),
+        ("status".into(), s(NotificationStatus::Pending.as_str())),
         ("attempts".into(), n(0)),
         (schema::DUE.into(), s(schema::DUE_VALUE)),
         (schema::NEXT_ATTEMPT_AT.into(), n(now_ms)),
         (schema::EXPIRES_AT.into(), n(now_ms / 1000 + RETENTION_SECS)),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_status_and_outcome_reads_back_as_written_and_as_serde_spells_it() {
+        for status in NotificationStatus::ALL {
+            assert_eq!(NotificationStatus::parse(status.as_str()), Some(*status));
+            assert_eq!(
+                serde_json::to_value(status).ok(),
+                Some(serde_json::Value::from(status.as_str()))
+            );
+        }
+        for outcome in AttemptOutcome::ALL {
+            assert_eq!(AttemptOutcome::parse(outcome.as_str()), Some(*outcome));
+            assert_eq!(
+                serde_json::to_value(outcome).ok(),
+                Some(serde_json::Value::from(outcome.as_str()))
+            );
+        }
+        assert_eq!(NotificationStatus::parse("credited"), None);
+    }
 }

@@ -5,12 +5,14 @@
 mod message;
 mod notifier;
 mod outbound;
+mod settle;
 mod store;
 
 pub use message::{EVENT_TYPE, body, check_secret, generate_secret};
 pub use notifier::{
-    CONCURRENCY, DEFAULT_GIVE_UP_SECS, DEFAULT_RETRY_SECS, DeadReason, MAX_RETRY_SECS, Notifier,
+    CONCURRENCY, DEFAULT_GIVE_UP_SECS, DEFAULT_RETRY_SECS, MAX_RETRY_SECS, Notifier,
     NotifierConfig, RunSummary,
 };
 pub use outbound::{Answer, Outbound, OutboundError, OutboundSetupError, Policy, is_public};
+pub use settle::DeadReason;
 pub use store::{Attempt, Next, Notification, Notifications, Recorded, StoreError};

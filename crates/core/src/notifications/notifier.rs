@@ -11,15 +11,16 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use futures_util::stream::{self, StreamExt};
 use secrecy::ExposeSecret;
 
+use super::settle::{self, DeadReason, Decided, Schedule, Step, Target};
+use super::{Attempt, Next, Notification, Notifications, Recorded, StoreError};
+use super::{Outbound, OutboundError};
+use crate::ledger::AttemptOutcome;
 use crate::mode::Mode;
-use crate::notifications::{Attempt, Next, Notification, Notifications, Recorded, StoreError};
-use crate::notifications::{Outbound, OutboundError};
-use crate::secrets::KeyRing;
+use crate::secrets::{BundleParameterError, KeyRing};
 use crate::support::clock;
 
 /// +10 min, +1 h, +3 h, +1 day after each failed attempt, the last repeating: daily.
@@ -88,50 +89,6 @@ enum Ran {
     Taken,
 }
 
-/// Why an attempt did not deliver.
-enum Settled {
-    Retry(String),
-    Dead(DeadReason, String),
-    NoEndpoint,
-}
-
-/// Why a notification went to the notification DLQ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeadReason {
-    /// Still failing when the retry window closed.
-    RetriesExhausted,
-    /// The endpoint is not one this deployment may call (live: https, public address).
-    EndpointNotAllowed,
-    /// The bundle's notification secret cannot sign.
-    BadSecret,
-}
-
-impl DeadReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RetriesExhausted => "retries_exhausted",
-            Self::EndpointNotAllowed => "endpoint_not_allowed",
-            Self::BadSecret => "bad_secret",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<DeadReason> {
-        [
-            Self::RetriesExhausted,
-            Self::EndpointNotAllowed,
-            Self::BadSecret,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
-    }
-}
-
-/// A subscriber's endpoint and signer, as their bundle says now.
-struct Target {
-    url: String,
-    signer: Result<standardwebhooks::Webhook, String>,
-}
-
 pub struct Notifier {
     pub store: Notifications,
     dynamodb: aws_sdk_dynamodb::Client,
@@ -190,7 +147,8 @@ impl Notifier {
     ) -> RunSummary {
         let mut summary = RunSummary::default();
         let started = Instant::now();
-        let mut targets: HashMap<String, Result<Option<Target>, String>> = HashMap::new();
+        let mut targets: HashMap<String, Result<Option<Target>, BundleParameterError>> =
+            HashMap::new();
         let mut seen: HashSet<(String, String)> = HashSet::new();
         while deadline.is_none_or(|d| Instant::now() < d) {
             let due = match self.store.due(now_ms, PAGE).await {
@@ -227,7 +185,9 @@ impl Notifier {
                         .attempt(
                             &n,
                             target.and_then(|t| t.as_ref().ok()).map(Option::as_ref),
-                            target.and_then(|t| t.as_ref().err()).cloned(),
+                            target
+                                .and_then(|t| t.as_ref().err())
+                                .map(ToString::to_string),
                             now_ms,
                             at_ms,
                             request_id,
@@ -266,7 +226,7 @@ impl Notifier {
 
     /// The subscriber's current endpoint, from their bundle in SSM: `Ok(None)` when it has
     /// none, `Err` when the bundle cannot be read or opened (retried: an operator can fix it).
-    async fn target(&self, subscriber: &str) -> Result<Option<Target>, String> {
+    async fn target(&self, subscriber: &str) -> Result<Option<Target>, BundleParameterError> {
         let bundle = crate::secrets::read_bundle_parameter(
             &self.ssm,
             &self.keys,
@@ -287,32 +247,18 @@ impl Notifier {
 
     /// The record's paid count, read once when the body is first built.
     async fn paid(&self, n: &Notification) -> Result<Option<i64>, StoreError> {
-        let out = self
-            .dynamodb
-            .get_item()
-            .table_name(&self.payments_table)
-            .key(
-                crate::ledger::schema::SUBSCRIBER,
-                AttributeValue::S(n.subscriber.clone()),
-            )
-            .key(
-                crate::ledger::schema::PAYMENT_ID,
-                AttributeValue::S(n.payment_id.clone()),
-            )
-            .consistent_read(true)
-            .projection_expression("paid")
-            .send()
-            .await
-            .map_err(|e| StoreError {
-                table: self.payments_table.clone(),
-                action: "GetItem paid",
-                detail: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-            })?;
-        Ok(out
-            .item()
-            .and_then(|i| i.get("paid"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok()))
+        crate::ledger::paid_count(
+            &self.dynamodb,
+            &self.payments_table,
+            &n.subscriber,
+            &n.payment_id,
+        )
+        .await
+        .map_err(|e| StoreError {
+            table: self.payments_table.clone(),
+            action: "GetItem paid",
+            detail: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+        })
     }
 
     async fn attempt(
@@ -342,74 +288,28 @@ impl Notifier {
             status: None,
             latency_ms: 0,
             error: None,
-            outcome: String::new(),
+            outcome: AttemptOutcome::Retry,
         };
-        // What the attempt came to: delivered, retry (with its error), nobody to tell, or dead
-        // with a reason.
-        let result: Result<(), Settled> = match (
-            n.dead_reason
-                .as_deref()
-                .filter(|_| n.status == "pending")
-                .and_then(DeadReason::parse),
-            target,
-            bundle_error,
-        ) {
-            // Decided on an earlier run, whose move to the DLQ failed: only the move is retried.
-            (Some(reason), _, _) => Err(Settled::Dead(
-                reason,
-                n.last_error.clone().unwrap_or_default(),
-            )),
-            (None, _, Some(error)) => Err(Settled::Retry(format!("bundle: {error}"))),
-            (None, None | Some(None), None) => Err(Settled::NoEndpoint),
-            (None, Some(Some(target)), None) => {
-                attempt.endpoint = crate::support::redact::display_url(&target.url);
-                match &target.signer {
-                    Err(e) => Err(Settled::Dead(DeadReason::BadSecret, e.clone())),
-                    Ok(signer) => {
-                        let (sent, latency) = self.send(n, signer, &target.url, &body).await;
-                        attempt.latency_ms = latency.as_millis() as i64;
-                        match sent {
-                            Ok(status) if (200..300).contains(&status) => {
-                                attempt.status = Some(status);
-                                Ok(())
-                            }
-                            Ok(status) => {
-                                attempt.status = Some(status);
-                                Err(Settled::Retry(format!(
-                                    "the endpoint answered HTTP {status}"
-                                )))
-                            }
-                            Err(e) if e.is_permanent() => {
-                                Err(Settled::Dead(DeadReason::EndpointNotAllowed, e.to_string()))
-                            }
-                            Err(e) => Err(Settled::Retry(e.to_string())),
-                        }
-                    }
-                }
+        let result = match settle::first_step(n, target, bundle_error.as_deref()) {
+            Step::Settled(failed) => Err(failed),
+            Step::Send { url, signer } => {
+                attempt.endpoint = crate::support::redact::display_url(url);
+                let (sent, latency) = self.send(n, signer, url, &body).await;
+                attempt.latency_ms = latency.as_millis() as i64;
+                attempt.status = sent.as_ref().ok().copied();
+                settle::answered(&sent)
             }
         };
-        let first = n.first_attempt_at.unwrap_or(at_ms);
-        let (next, reason) = match result {
-            Ok(()) => (Next::Delivered, None),
-            Err(Settled::NoEndpoint) => {
-                attempt.error =
-                    Some("the subscriber's bundle names no notification endpoint".into());
-                (Next::NotNotified, None)
-            }
-            Err(Settled::Dead(reason, error)) => {
-                attempt.error = Some(error);
-                (Next::DeadLettered, Some(reason))
-            }
-            Err(Settled::Retry(error)) => {
-                attempt.error = Some(error);
-                let delay = self.delay_ms(n.window_attempts + 1);
-                if now_ms + delay > first + self.give_up_ms {
-                    (Next::DeadLettered, Some(DeadReason::RetriesExhausted))
-                } else {
-                    (Next::RetryAt(now_ms + delay), None)
-                }
-            }
+        let schedule = Schedule {
+            retry_secs: &self.retry_secs,
+            give_up_ms: self.give_up_ms,
         };
+        let Decided {
+            next,
+            reason,
+            error,
+        } = settle::decided(result, n, now_ms, at_ms, &schedule);
+        attempt.error = error;
         // Dead only once it is in the DLQ; until then the decision is kept on the notification
         // and the next run retries the move alone.
         let (next, dlq_failed) = match (next, reason) {
@@ -430,13 +330,7 @@ impl Notifier {
             }
             (next, _) => (next, false),
         };
-        attempt.outcome = match next {
-            Next::Delivered => "delivered",
-            Next::RetryAt(_) => "retry",
-            Next::DeadLettered => "dead_lettered",
-            Next::NotNotified => "not_notified",
-        }
-        .to_string();
+        attempt.outcome = next.outcome();
         // The notice first: if recording fails, the log still has the attempt.
         tracing::info!(
             request_id,
@@ -456,10 +350,7 @@ impl Notifier {
             },
             "notification attempt"
         );
-        let recorded = self
-            .store
-            .record(n, &attempt, next, lease, reason.map(DeadReason::as_str))
-            .await?;
+        let recorded = self.store.record(n, &attempt, next, lease, reason).await?;
         if recorded == Recorded::AttemptOnly {
             tracing::warn!(
                 request_id,
@@ -473,18 +364,6 @@ impl Notifier {
         } else {
             Ran::Settled(next)
         })
-    }
-
-    /// The delay after the `n`th failed attempt of a retry window: the schedule's entry, its
-    /// last once attempts outrun it.
-    fn delay_ms(&self, n: i64) -> i64 {
-        let index = usize::try_from(n.max(1) - 1).unwrap_or(usize::MAX);
-        self.retry_secs
-            .get(index)
-            .or(self.retry_secs.last())
-            .copied()
-            .unwrap_or(86_400) as i64
-            * 1000
     }
 
     /// Signs and posts; the HTTP status, or why there was none, and how long it took.

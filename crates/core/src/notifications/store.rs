@@ -10,7 +10,11 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::ledger::{OUTBOX_RETENTION_SECS as RETENTION_SECS, outbox_schema as schema};
+use super::DeadReason;
+use crate::ledger::{
+    AttemptOutcome, NotificationStatus, OUTBOX_RETENTION_SECS as RETENTION_SECS,
+    outbox_schema as schema,
+};
 use crate::support::dynamo::{self, ItemExt, ReadError};
 
 /// A notification as stored.
@@ -23,8 +27,7 @@ pub struct Notification {
     pub amount: i64,
     pub currency: String,
     pub credited_at: i64,
-    /// `pending`, `delivered` or `dead_lettered`.
-    pub status: String,
+    pub status: NotificationStatus,
     pub attempts: i64,
     pub next_attempt_at: Option<i64>,
     pub first_attempt_at: Option<i64>,
@@ -49,8 +52,7 @@ pub struct Attempt {
     pub status: Option<u16>,
     pub latency_ms: i64,
     pub error: Option<String>,
-    /// `delivered`, `retry` or `dead_lettered`.
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,12 +75,22 @@ pub enum Next {
 
 impl Next {
     /// The notification's status after it.
-    pub fn status(self) -> &'static str {
+    pub fn status(self) -> NotificationStatus {
         match self {
-            Next::Delivered => "delivered",
-            Next::RetryAt(_) => "pending",
-            Next::DeadLettered => "dead_lettered",
-            Next::NotNotified => "not_notified",
+            Next::Delivered => NotificationStatus::Delivered,
+            Next::RetryAt(_) => NotificationStatus::Pending,
+            Next::DeadLettered => NotificationStatus::DeadLettered,
+            Next::NotNotified => NotificationStatus::NotNotified,
+        }
+    }
+
+    /// What the attempt's audit row calls it.
+    pub fn outcome(self) -> AttemptOutcome {
+        match self {
+            Next::Delivered => AttemptOutcome::Delivered,
+            Next::RetryAt(_) => AttemptOutcome::Retry,
+            Next::DeadLettered => AttemptOutcome::DeadLettered,
+            Next::NotNotified => AttemptOutcome::NotNotified,
         }
     }
 }
@@ -194,123 +206,36 @@ impl Notifications {
         attempt: &Attempt,
         next: Next,
         lease_until_ms: i64,
-        dead_reason: Option<&str>,
+        dead_reason: Option<DeadReason>,
     ) -> Result<Recorded, StoreError> {
-        use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
-        let s = |v: &str| AttributeValue::S(v.to_string());
-        let num = |v: i64| AttributeValue::N(v.to_string());
-        let mut row = HashMap::from([
-            (schema::SUBSCRIBER.to_string(), s(&n.subscriber)),
-            // The time makes the key unique even where two overlapping attempts read the same
-            // attempt count: no row ever overwrites another.
-            (
-                schema::SK.to_string(),
-                s(&format!("{}#{:04}-{}", n.id, attempt.attempt, attempt.at)),
-            ),
-            ("id".into(), s(&n.id)),
-            ("payment_id".into(), s(&n.payment_id)),
-            ("attempt".into(), num(attempt.attempt)),
-            ("at".into(), num(attempt.at)),
-            ("endpoint".into(), s(&attempt.endpoint)),
-            ("latency_ms".into(), num(attempt.latency_ms)),
-            ("outcome".into(), s(&attempt.outcome)),
-            (
-                schema::EXPIRES_AT.into(),
-                num(attempt.at / 1000 + RETENTION_SECS),
-            ),
-        ]);
-        if let Some(status) = attempt.status {
-            row.insert("status".into(), num(i64::from(status)));
-        }
-        if let Some(error) = &attempt.error {
-            row.insert("error".into(), s(error));
-        }
-        let put_row = || {
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(row.clone()))
-                .condition_expression("attribute_not_exists(#sk)")
-                .expression_attribute_names("#sk", schema::SK)
-                .build()
-                .map_err(|e| self.fail("PutItem attempt", e.to_string()))
-        };
-
-        let mut set = vec![
-            "#st = :st",
-            "attempts = :n",
-            "window_attempts = :w",
-            "last_attempt_at = :at",
-            "first_attempt_at = if_not_exists(first_attempt_at, :at)",
-            "last_error = :err",
-            "#exp = :exp",
-        ];
-        let mut remove = Vec::new();
-        match next {
-            Next::RetryAt(_) => set.extend(["#next = :next", "#due = :pending"]),
-            Next::Delivered | Next::DeadLettered | Next::NotNotified => {
-                remove.extend(["#due", "#next"])
-            }
-        }
-        match dead_reason {
-            Some(_) => set.push("dead_reason = :reason"),
-            None => remove.push("dead_reason"),
-        }
-        let mut expression = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
-        let mut update = Update::builder()
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        let row = attempt_row(n, attempt);
+        let put_row = Put::builder()
             .table_name(&self.table)
-            .key(schema::SUBSCRIBER, s(&n.subscriber))
-            .key(schema::SK, s(&n.id))
-            .update_expression(expression)
-            .condition_expression("#next = :lease")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_names("#exp", schema::EXPIRES_AT)
-            .expression_attribute_names("#next", schema::NEXT_ATTEMPT_AT)
-            .expression_attribute_names("#due", schema::DUE)
-            .expression_attribute_values(":st", s(next.status()))
-            .expression_attribute_values(":n", num(attempt.attempt))
-            .expression_attribute_values(":w", num(n.window_attempts + 1))
-            .expression_attribute_values(":at", num(attempt.at))
-            .expression_attribute_values(":err", s(attempt.error.as_deref().unwrap_or_default()))
-            .expression_attribute_values(":exp", num(attempt.at / 1000 + RETENTION_SECS))
-            .expression_attribute_values(":lease", num(lease_until_ms));
-        if let Next::RetryAt(at) = next {
-            update = update
-                .expression_attribute_values(":next", num(at))
-                .expression_attribute_values(":pending", s(schema::DUE_VALUE));
-        }
-        if let Some(reason) = dead_reason {
-            update = update.expression_attribute_values(":reason", s(reason));
-        }
-        let update = update
+            .set_item(Some(row.clone()))
+            .condition_expression("attribute_not_exists(#sk)")
+            .expression_attribute_names("#sk", schema::SK)
+            .build()
+            .map_err(|e| self.fail("PutItem attempt", e.to_string()))?;
+        let moved_on = moved_on(&self.table, n, attempt, next, lease_until_ms, dead_reason)
             .build()
             .map_err(|e| self.fail("UpdateItem", e.to_string()))?;
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put_row()?).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().put(put_row).build())
+            .transact_items(TransactWriteItem::builder().update(moved_on).build())
             .send()
             .await;
-        let lease_lost = match &result {
+        match result {
             Ok(_) => return Ok(Recorded::Both),
-            Err(e) => e
-                .as_service_error()
-                .and_then(|e| match e {
-                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
-                    _ => None,
-                })
-                .and_then(|c| c.cancellation_reasons().get(1))
-                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed")),
-        };
-        if !lease_lost {
-            let detail = result
-                .err()
-                .map(|e| DisplayErrorContext(e).to_string())
-                .unwrap_or_default();
-            return Err(self.fail("TransactWriteItems attempt", detail));
+            Err(e) if !lease_lost(&e) => {
+                return Err(self.fail(
+                    "TransactWriteItems attempt",
+                    DisplayErrorContext(e).to_string(),
+                ));
+            }
+            Err(_) => {}
         }
         self.client
             .put_item()
@@ -396,7 +321,120 @@ impl Notifications {
     }
 }
 
-/// The notification in an item, `None` for an attempt's item.
+/// An attempt's audit row. The time makes its key unique even where two overlapping attempts
+/// read the same attempt count: no row ever overwrites another.
+fn attempt_row(n: &Notification, attempt: &Attempt) -> HashMap<String, AttributeValue> {
+    let s = |v: &str| AttributeValue::S(v.to_string());
+    let num = |v: i64| AttributeValue::N(v.to_string());
+    let mut row = HashMap::from([
+        (schema::SUBSCRIBER.to_string(), s(&n.subscriber)),
+        (
+            schema::SK.to_string(),
+            s(&format!("{}#{:04}-{}", n.id, attempt.attempt, attempt.at)),
+        ),
+        ("id".into(), s(&n.id)),
+        ("payment_id".into(), s(&n.payment_id)),
+        ("attempt".into(), num(attempt.attempt)),
+        ("at".into(), num(attempt.at)),
+        ("endpoint".into(), s(&attempt.endpoint)),
+        ("latency_ms".into(), num(attempt.latency_ms)),
+        ("outcome".into(), s(attempt.outcome.as_str())),
+        (
+            schema::EXPIRES_AT.into(),
+            num(attempt.at / 1000 + RETENTION_SECS),
+        ),
+    ]);
+    if let Some(status) = attempt.status {
+        row.insert("status".into(), num(i64::from(status)));
+    }
+    if let Some(error) = &attempt.error {
+        row.insert("error".into(), s(error));
+    }
+    row
+}
+
+/// The notification moved on by an attempt, on condition that the lease is still this run's:
+/// due again (on the `due` index) for a retry, off the index once settled; the dead reason
+/// kept until it is in the DLQ.
+fn moved_on(
+    table: &str,
+    n: &Notification,
+    attempt: &Attempt,
+    next: Next,
+    lease_until_ms: i64,
+    dead_reason: Option<DeadReason>,
+) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    let s = |v: &str| AttributeValue::S(v.to_string());
+    let num = |v: i64| AttributeValue::N(v.to_string());
+    let mut set = vec![
+        "#st = :st",
+        "attempts = :n",
+        "window_attempts = :w",
+        "last_attempt_at = :at",
+        "first_attempt_at = if_not_exists(first_attempt_at, :at)",
+        "last_error = :err",
+        "#exp = :exp",
+    ];
+    let mut remove = Vec::new();
+    match next {
+        Next::RetryAt(_) => set.extend(["#next = :next", "#due = :pending"]),
+        Next::Delivered | Next::DeadLettered | Next::NotNotified => {
+            remove.extend(["#due", "#next"])
+        }
+    }
+    match dead_reason {
+        Some(_) => set.push("dead_reason = :reason"),
+        None => remove.push("dead_reason"),
+    }
+    let mut expression = format!("SET {}", set.join(", "));
+    if !remove.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+    }
+    let mut update = aws_sdk_dynamodb::types::Update::builder()
+        .table_name(table)
+        .key(schema::SUBSCRIBER, s(&n.subscriber))
+        .key(schema::SK, s(&n.id))
+        .update_expression(expression)
+        .condition_expression("#next = :lease")
+        .expression_attribute_names("#st", "status")
+        .expression_attribute_names("#exp", schema::EXPIRES_AT)
+        .expression_attribute_names("#next", schema::NEXT_ATTEMPT_AT)
+        .expression_attribute_names("#due", schema::DUE)
+        .expression_attribute_values(":st", s(next.status().as_str()))
+        .expression_attribute_values(":n", num(attempt.attempt))
+        .expression_attribute_values(":w", num(n.window_attempts + 1))
+        .expression_attribute_values(":at", num(attempt.at))
+        .expression_attribute_values(":err", s(attempt.error.as_deref().unwrap_or_default()))
+        .expression_attribute_values(":exp", num(attempt.at / 1000 + RETENTION_SECS))
+        .expression_attribute_values(":lease", num(lease_until_ms));
+    if let Next::RetryAt(at) = next {
+        update = update
+            .expression_attribute_values(":next", num(at))
+            .expression_attribute_values(":pending", s(schema::DUE_VALUE));
+    }
+    if let Some(reason) = dead_reason {
+        update = update.expression_attribute_values(":reason", s(reason.as_str()));
+    }
+    update
+}
+
+/// Whether the transaction failed because the lease was no longer this run's (its second item's
+/// condition), rather than for a reason worth reporting.
+fn lease_lost<R>(
+    e: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+            .cancellation_reasons()
+            .get(1)
+            .is_some_and(|r| r.code() == Some("ConditionalCheckFailed")),
+        _ => false,
+    }
+}
+
+/// The notification in an item, `None` for an attempt's item (or one whose status this
+/// version does not know, which only a newer writer can have put there).
 fn notification(item: &HashMap<String, AttributeValue>) -> Option<Notification> {
     let id = item.text("id")?;
     if item.text(schema::SK)? != id {
@@ -409,7 +447,7 @@ fn notification(item: &HashMap<String, AttributeValue>) -> Option<Notification> 
         amount: item.number("amount").unwrap_or_default(),
         currency: item.text("currency").unwrap_or_default(),
         credited_at: item.number("credited_at").unwrap_or_default(),
-        status: item.text("status").unwrap_or_default(),
+        status: NotificationStatus::parse(&item.text("status")?)?,
         attempts: item.number("attempts").unwrap_or_default(),
         next_attempt_at: item
             .number(schema::NEXT_ATTEMPT_AT)
@@ -435,7 +473,100 @@ fn attempt(item: &HashMap<String, AttributeValue>) -> Option<Attempt> {
         status: item.number("status").and_then(|s| u16::try_from(s).ok()),
         latency_ms: item.number("latency_ms").unwrap_or_default(),
         error: item.text("error"),
-        outcome: item.text("outcome").unwrap_or_default(),
+        outcome: AttemptOutcome::parse(&item.text("outcome")?)?,
         id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n() -> Notification {
+        Notification {
+            id: "msg_pi_1".into(),
+            subscriber: "acme".into(),
+            payment_id: "order-1".into(),
+            payment_intent: "pi_1".into(),
+            amount: 1000,
+            currency: "eur".into(),
+            credited_at: 1,
+            status: NotificationStatus::Pending,
+            attempts: 2,
+            next_attempt_at: Some(5),
+            first_attempt_at: Some(1),
+            window_attempts: 2,
+            dead_reason: None,
+            last_error: None,
+            body: None,
+        }
+    }
+
+    fn made(outcome: AttemptOutcome) -> Attempt {
+        Attempt {
+            id: "msg_pi_1".into(),
+            attempt: 3,
+            at: 1_795_000_000_123,
+            endpoint: "https://example.com/hook".into(),
+            status: Some(503),
+            latency_ms: 12,
+            error: Some("HTTP 503".into()),
+            outcome,
+        }
+    }
+
+    #[test]
+    fn a_retry_stays_on_the_due_index_and_a_settled_one_leaves_it() {
+        let retry = moved_on(
+            "t",
+            &n(),
+            &made(AttemptOutcome::Retry),
+            Next::RetryAt(9),
+            7,
+            None,
+        )
+        .build()
+        .expect("complete");
+        assert!(retry.update_expression().contains("#due = :pending"));
+        assert!(retry.update_expression().ends_with("REMOVE dead_reason"));
+        assert_eq!(
+            retry
+                .expression_attribute_values()
+                .and_then(|v| v.get(":st")),
+            Some(&AttributeValue::S("pending".into()))
+        );
+        let dead = moved_on(
+            "t",
+            &n(),
+            &made(AttemptOutcome::DeadLettered),
+            Next::DeadLettered,
+            7,
+            Some(DeadReason::RetriesExhausted),
+        )
+        .build()
+        .expect("complete");
+        assert!(dead.update_expression().contains("REMOVE #due, #next"));
+        assert!(dead.update_expression().contains("dead_reason = :reason"));
+        let values = dead.expression_attribute_values().expect("values");
+        assert_eq!(
+            values.get(":reason"),
+            Some(&AttributeValue::S("retries_exhausted".into()))
+        );
+        assert_eq!(values.get(":lease"), Some(&AttributeValue::N("7".into())));
+        assert_eq!(dead.condition_expression(), Some("#next = :lease"));
+    }
+
+    #[test]
+    fn attempt_rows_read_back_as_written_and_never_share_a_key() {
+        let first = made(AttemptOutcome::Retry);
+        let row = attempt_row(&n(), &first);
+        assert_eq!(super::attempt(&row), Some(first.clone()));
+        assert_eq!(notification(&row), None, "a row is not a notification");
+        let mut overlapping = first.clone();
+        overlapping.at += 1;
+        assert_ne!(
+            row.get(schema::SK),
+            attempt_row(&n(), &overlapping).get(schema::SK)
+        );
+    }
 }

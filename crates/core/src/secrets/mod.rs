@@ -24,5 +24,5 @@ pub use keyset::{
     public_key_of,
 };
 pub use keystore::{KeyStoreError, load_keyset, read_document, write_document};
-pub use parameter::read as read_bundle_parameter;
+pub use parameter::{BundleParameterError, read as read_bundle_parameter};
 pub use seal::{BundlePlaintext, NotifyConfig, seal, seal_raw};
