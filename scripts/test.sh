@@ -33,6 +33,14 @@ stop_emulators
 phase "the local demo (scripts/demo.sh)"
 "$ROOT/scripts/demo.sh"
 
+# The CLI session docs/cli.md shows, run as written on fresh emulators: each command must
+# print what the doc says it prints.
+phase "docs/cli.md's session, as written (scripts/lib/doc_session.py)"
+start_emulators
+"$VENV/bin/python" scripts/lib/doc_session.py docs/cli.md "A session from key to redrive" \
+    "$STATE/doc-session"
+stop_emulators
+
 # The template: linted and validated as SAM reads it (the per-resource checks of the
 # SAM-translated template ran with the cargo tests).
 phase "cfn-lint, sam validate --lint"

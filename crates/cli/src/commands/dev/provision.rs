@@ -57,9 +57,12 @@ impl Args {
         KeySet::from_json(&json)
             .map_err(|e| Failure::usage(format!("--keyset {}", self.keyset.display()), e))?;
         let aws = context.aws().await;
+        // The SDK's own Display is only "service error"; the causes say which and why.
         let failed = |what: &str| {
             let what = what.to_string();
-            move |e| Failure::failed(what, e)
+            move |e: payhook_testkit::BoxError| {
+                Failure::failed(what, payhook::support::text::with_causes(e.as_ref()))
+            }
         };
         let tables = emulators::Tables {
             payments: &self.payments_table,
