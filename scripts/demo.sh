@@ -52,8 +52,10 @@ cleanup() {
 start_emulators
 
 say "building the consumer and the payhook CLI"
-cargo build --quiet --workspace --bins --features payhook-cli/dev
-PAYHOOK="$ROOT/target/debug/payhook"
+# The consumer as `cargo lambda watch` builds it (its own package's features), so the watch
+# starts at once.
+cargo build --quiet -p payhook-consumer --bin consumer
+PAYHOOK="$(payhook_cli)"
 
 SUBSCRIBER=acme
 PAYMENT_ID=order-1001

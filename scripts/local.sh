@@ -11,8 +11,7 @@ cd "$ROOT"
 bootstrap
 trap stop_emulators EXIT
 start_emulators
-cargo build --quiet -p payhook-cli --bin payhook --features dev
-PAYHOOK="$ROOT/target/debug/payhook"
+PAYHOOK="$(payhook_cli)"
 mkdir -p "$STATE/local"
 "$PAYHOOK" dev provision --keyset events/demo-keyset.json --max-receive-count 3 \
     --visibility-timeout 10 > "$STATE/local/consumer.env"

@@ -21,8 +21,7 @@ while [ $# -gt 0 ]; do
         *) echo "usage: $0 [--fresh DIR [--payment-intent pi_…]]" >&2; exit 2 ;;
     esac
 done
-cargo build --quiet -p payhook-cli --bin payhook --features dev
-PAYHOOK="$ROOT/target/debug/payhook"
+PAYHOOK="$(payhook_cli)"
 
 if [ -n "$FRESH" ]; then
     mkdir -p "$FRESH"

@@ -47,8 +47,7 @@ forward_to_containers "${AWS_ENDPOINT_URL##*:}"
 stripe_port="${STRIPE_API_BASE##*:}"
 forward_to_containers "${stripe_port%/}"
 
-cargo build --quiet -p payhook-cli --bin payhook --features dev
-PAYHOOK="$ROOT/target/debug/payhook"
+PAYHOOK="$(payhook_cli)"
 WORK="$STATE/sam-local"
 rm -rf "$WORK"
 mkdir -p "$WORK/events"

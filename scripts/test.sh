@@ -16,18 +16,21 @@ export PATH="$VENV/bin:$PATH"
 
 phase "cargo fmt --check"
 cargo fmt --all -- --check
-# --all-features: the CLI's `dev` commands (the test kit) are a feature the operator's build
-# leaves out; the tests and the scripts use them.
-phase "cargo clippy --workspace --all-targets --all-features -- -D warnings"
-cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
-
 trap stop_emulators EXIT
 start_emulators
 
-# Unit and integration tests; the benches are compiled and run once as a smoke test.
-phase "cargo test --workspace --all-targets --all-features"
-cargo test --workspace --all-targets --all-features
+# Lints and tests in one build: `cargo clippy` is `cargo check` with clippy-driver as the
+# compiler of the workspace's own crates (RUSTC_WORKSPACE_WRAPPER); given to `cargo test`, the
+# same lints (-D warnings, every target) run while the crates are built for the tests, and the
+# dependencies are compiled once instead of once checked and once built. --all-features: the
+# CLI's `dev` commands (the test kit) are a feature the operator's build leaves out. The
+# benches are compiled and run once as a smoke test.
+phase "cargo test --workspace --all-targets --all-features, linted by clippy -D warnings"
+RUSTC_WORKSPACE_WRAPPER="$(command -v clippy-driver)" RUSTFLAGS="-D warnings" \
+    cargo test --workspace --all-targets --all-features
 stop_emulators
+# That build's CLI (its `dev` commands included) serves every script below.
+export PAYHOOK_BIN="$ROOT/target/debug/payhook"
 
 # The newcomer's first command, end to end: it fails if the record is not credited once.
 phase "the local demo (scripts/demo.sh)"

@@ -75,6 +75,17 @@ stop_emulators() {
 
 # A Docker engine for `sam local invoke`: the running one, or Debian's docker.io started here
 # (installed first where it is missing and this runs as root). vfs works on any filesystem.
+# The payhook CLI with its `dev` commands: PAYHOOK_BIN where the caller has built it (the test
+# command hands its own build to every script), else built here.
+payhook_cli() {
+    if [ -n "${PAYHOOK_BIN:-}" ]; then
+        echo "$PAYHOOK_BIN"
+        return 0
+    fi
+    cargo build --quiet -p payhook-cli --bin payhook --features dev >&2
+    echo "$ROOT/target/debug/payhook"
+}
+
 ensure_docker() {
     if docker info > /dev/null 2>&1; then
         return 0

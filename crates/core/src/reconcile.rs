@@ -39,6 +39,37 @@ pub struct Summary {
     pub failed: usize,
 }
 
+/// What became of one listed event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReconcileOutcome {
+    Credited,
+    /// Credited before (by its webhook, or an earlier run).
+    AlreadyCredited,
+    Ignored,
+    /// Succeeded, but names no usable payment record: kept as unapplied money.
+    Unapplied,
+    /// Not applied; its reason says why, and the next run tries it again.
+    Failed,
+}
+
+impl ReconcileOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Credited => "credited",
+            Self::AlreadyCredited => "already_credited",
+            Self::Ignored => "ignored",
+            Self::Unapplied => "unapplied",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for ReconcileOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// One listed event and what became of it.
 #[derive(Debug, Clone)]
 pub struct Reconciled {
@@ -46,8 +77,7 @@ pub struct Reconciled {
     pub event_type: String,
     pub payment_intent: Option<String>,
     pub payment_id: Option<String>,
-    /// `credited`, `already_credited`, `ignored`, `unapplied` or `failed`.
-    pub outcome: &'static str,
+    pub outcome: ReconcileOutcome,
     pub reason: Option<Reason>,
     pub detail: Option<String>,
 }
@@ -115,11 +145,11 @@ pub async fn reconcile(
                     reconcile_one(pipeline, subscriber, key, key_mode, raw.get(), &run).await;
                 summary.events += 1;
                 match done.outcome {
-                    "credited" => summary.credited += 1,
-                    "already_credited" => summary.already_credited += 1,
-                    "ignored" => summary.ignored += 1,
-                    "unapplied" => summary.unapplied += 1,
-                    _ => summary.failed += 1,
+                    ReconcileOutcome::Credited => summary.credited += 1,
+                    ReconcileOutcome::AlreadyCredited => summary.already_credited += 1,
+                    ReconcileOutcome::Ignored => summary.ignored += 1,
+                    ReconcileOutcome::Unapplied => summary.unapplied += 1,
+                    ReconcileOutcome::Failed => summary.failed += 1,
                 }
                 notice(request_id, subscriber, &done);
                 progress(&done);
@@ -161,14 +191,17 @@ async fn reconcile_one(
         Err(e) => Err(ProcessError::Event(e)),
     };
     let (outcome, reason, detail) = match result {
-        Ok(Outcome::Credited { .. }) => ("credited", None, None),
-        Ok(Outcome::Duplicate(_)) => ("already_credited", None, None),
-        Ok(Outcome::Ignored(why)) => ("ignored", None, Some(why)),
-        Ok(Outcome::Unapplied { reason, detail }) => ("unapplied", Some(reason), Some(detail)),
-        Err(e) => {
-            let reason = e.reason();
-            ("failed", Some(reason), Some(e.to_string()))
+        Ok(Outcome::Credited { .. }) => (ReconcileOutcome::Credited, None, None),
+        Ok(Outcome::Duplicate(_)) => (ReconcileOutcome::AlreadyCredited, None, None),
+        Ok(Outcome::Ignored(why)) => (ReconcileOutcome::Ignored, None, Some(why)),
+        Ok(Outcome::Unapplied { reason, detail }) => {
+            (ReconcileOutcome::Unapplied, Some(reason), Some(detail))
         }
+        Err(e) => (
+            ReconcileOutcome::Failed,
+            Some(e.reason()),
+            Some(e.to_string()),
+        ),
     };
     Reconciled {
         // A listed event always has its id; keep the page moving if one did not parse.
@@ -204,7 +237,7 @@ fn notice(request_id: Option<&str>, subscriber: &str, r: &Reconciled) {
         event_type = r.event_type.as_str(),
         payment_intent = r.payment_intent.as_deref(),
         payment_id = r.payment_id.as_deref(),
-        outcome = r.outcome,
+        outcome = r.outcome.as_str(),
         reason,
         detail = r.detail.as_deref(),
         "reconciled"

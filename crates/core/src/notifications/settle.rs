@@ -194,23 +194,7 @@ mod tests {
     const HOUR: i64 = 3_600_000;
 
     fn pending() -> Notification {
-        Notification {
-            id: "msg_pi_1".into(),
-            subscriber: "acme".into(),
-            payment_id: "order-1".into(),
-            payment_intent: "pi_1".into(),
-            amount: 1000,
-            currency: "eur".into(),
-            credited_at: NOW,
-            status: NotificationStatus::Pending,
-            attempts: 0,
-            next_attempt_at: Some(NOW),
-            first_attempt_at: None,
-            window_attempts: 0,
-            dead_reason: None,
-            last_error: None,
-            body: None,
-        }
+        super::super::store::fresh_notification()
     }
 
     fn schedule() -> Schedule<'static> {

@@ -478,27 +478,39 @@ fn attempt(item: &HashMap<String, AttributeValue>) -> Option<Attempt> {
     })
 }
 
+/// A notification as the credit writes it: due, never attempted.
+#[cfg(test)]
+pub(super) fn fresh_notification() -> Notification {
+    Notification {
+        id: "msg_pi_1".into(),
+        subscriber: "acme".into(),
+        payment_id: "order-1".into(),
+        payment_intent: "pi_1".into(),
+        amount: 1000,
+        currency: "eur".into(),
+        credited_at: 1_795_000_000_000,
+        status: NotificationStatus::Pending,
+        attempts: 0,
+        next_attempt_at: Some(1_795_000_000_000),
+        first_attempt_at: None,
+        window_attempts: 0,
+        dead_reason: None,
+        last_error: None,
+        body: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn n() -> Notification {
         Notification {
-            id: "msg_pi_1".into(),
-            subscriber: "acme".into(),
-            payment_id: "order-1".into(),
-            payment_intent: "pi_1".into(),
-            amount: 1000,
-            currency: "eur".into(),
-            credited_at: 1,
-            status: NotificationStatus::Pending,
             attempts: 2,
             next_attempt_at: Some(5),
             first_attempt_at: Some(1),
             window_attempts: 2,
-            dead_reason: None,
-            last_error: None,
-            body: None,
+            ..fresh_notification()
         }
     }
 
