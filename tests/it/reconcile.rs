@@ -117,6 +117,54 @@ async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
     );
 }
 
+/// Stripe's events API answers 100 events a page; a window with more is read to its end
+/// (`has_more`, `starting_after` the last one read), every event applied once.
+#[tokio::test]
+async fn a_window_of_more_events_than_one_page_is_read_to_its_end() {
+    const PAYMENTS: i64 = 101;
+    let localstripe = PrivateLocalstripe::start().await.expect("localstripe");
+    let stack = Stack::with(Options {
+        localstripe: Some(localstripe.base.clone()),
+        ..Options::default()
+    })
+    .await;
+    let since = now_ms() / 1000 - 60;
+    for n in 0..PAYMENTS {
+        stack.intent(&format!("order-page-{n}"), 100 + n).await;
+    }
+    let bundle = stack
+        .consumer
+        .keys
+        .open(&stack.bundle)
+        .await
+        .expect("the stack's bundle opens");
+    let mut seen = std::collections::BTreeSet::new();
+    let summary = reconcile::reconcile(
+        &stack.consumer.pipeline,
+        &bundle,
+        reconcile::Window { since, until: None },
+        None,
+        |r| {
+            assert!(seen.insert(r.event_id.clone()), "{} read twice", r.event_id);
+        },
+    )
+    .await
+    .expect("reconciled");
+    assert_eq!(
+        (summary.events, summary.credited, summary.failed),
+        (PAYMENTS as usize, PAYMENTS as usize, 0),
+        "{summary:?}"
+    );
+    for n in [0, PAYMENTS / 2, PAYMENTS - 1] {
+        let record = stack
+            .record(SUBSCRIBER, &format!("order-page-{n}"))
+            .await
+            .unwrap_or_else(|| panic!("order-page-{n} credited"));
+        assert_eq!(record["paid"], 1);
+        assert_eq!(record["amount_received"], 100 + n);
+    }
+}
+
 #[test]
 fn the_schedule_reads_its_variables_and_names_what_is_wrong() {
     let schedule =

@@ -163,3 +163,161 @@ async fn a_checkout_session_names_the_payment_when_its_payment_intent_does_not()
             .is_empty()
     );
 }
+
+/// A PaymentIntent whose own event named no record is kept as unapplied money; when its
+/// Checkout Session then names the record, the payment is credited there and the kept row says
+/// so, so that nobody assigns it by hand as well.
+#[tokio::test]
+async fn kept_money_that_a_checkout_session_later_credits_is_marked_applied() {
+    let stack = Stack::new().await;
+    let intent = stack.intent_with(None, 1300, "eur").await;
+    let kept = stack
+        .consumer
+        .handle(sqs_event(vec![
+            good(
+                &stack,
+                "m-pi-first",
+                &sample_body("payment_intent.succeeded", &intent),
+            )
+            .sqs(),
+        ]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&kept).is_empty());
+    let before = stack
+        .consumer
+        .pipeline
+        .unapplied
+        .list(Some(SUBSCRIBER))
+        .await
+        .expect("list");
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(
+        before[0].status,
+        payhook::ledger::UnappliedStatus::Unapplied
+    );
+
+    let credited = stack
+        .consumer
+        .handle(sqs_event(vec![
+            good(
+                &stack,
+                "m-session-later",
+                &session_body(&intent, Some("order-late-session"), None),
+            )
+            .sqs(),
+        ]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&credited).is_empty());
+    let record = stack
+        .record(SUBSCRIBER, "order-late-session")
+        .await
+        .expect("credited to the Session's record");
+    assert_eq!(
+        (record["paid"].clone(), record["amount_received"].clone()),
+        (1.into(), 1300.into())
+    );
+    let after = stack
+        .consumer
+        .pipeline
+        .unapplied
+        .list(Some(SUBSCRIBER))
+        .await
+        .expect("list");
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].status, payhook::ledger::UnappliedStatus::Applied);
+    assert_eq!(
+        after[0].applied_payment_id.as_deref(),
+        Some("order-late-session")
+    );
+}
+
+/// Kept money whose PaymentIntent the ledger has credited since (an event that named a record
+/// by itself, its mark on the kept row lost): the operator sees who credited it, and assigning
+/// it elsewhere changes no record; the row is marked with the record that has the money.
+#[tokio::test]
+async fn assigning_kept_money_that_was_credited_since_changes_nothing() {
+    use payhook::ledger::{Assigned, Credit, assign, kept_payments};
+    let stack = Stack::new().await;
+    let intent = stack.intent_with(None, 1400, "eur").await;
+    let kept = stack
+        .consumer
+        .handle(sqs_event(vec![
+            good(
+                &stack,
+                "m-kept",
+                &sample_body("payment_intent.succeeded", &intent),
+            )
+            .sqs(),
+        ]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&kept).is_empty());
+    let pipeline = &stack.consumer.pipeline;
+    pipeline
+        .ledger
+        .apply(&Credit {
+            subscriber: SUBSCRIBER,
+            payment_id: "order-credited-since",
+            intent_id: &intent,
+            amount_received: 1400,
+            currency: "eur",
+            event_id: "evt_later",
+            event_type: "checkout.session.completed",
+            message_id: "m-later",
+        })
+        .await
+        .expect("credited by a later event");
+
+    let seen = kept_payments(&pipeline.unapplied, &pipeline.ledger, Some(SUBSCRIBER))
+        .await
+        .expect("kept payments");
+    assert_eq!(seen.len(), 1);
+    let since = seen[0]
+        .credited_since
+        .as_ref()
+        .expect("the ledger's credit");
+    assert_eq!(since.payment_id, "order-credited-since");
+
+    let (assigned, _) = assign(
+        &pipeline.unapplied,
+        &pipeline.ledger,
+        SUBSCRIBER,
+        &intent,
+        "order-chosen-by-hand",
+        "operator-1",
+    )
+    .await
+    .expect("assign");
+    match assigned {
+        Assigned::AlreadyCredited(by) => assert_eq!(by.payment_id, "order-credited-since"),
+        other => panic!("credited twice: {other:?}"),
+    }
+    assert!(
+        stack
+            .record(SUBSCRIBER, "order-chosen-by-hand")
+            .await
+            .is_none(),
+        "no second credit"
+    );
+    assert_eq!(
+        stack
+            .record(SUBSCRIBER, "order-credited-since")
+            .await
+            .expect("record")["paid"],
+        1
+    );
+    let row = stack
+        .consumer
+        .pipeline
+        .unapplied
+        .list(Some(SUBSCRIBER))
+        .await
+        .expect("list");
+    assert_eq!(row[0].status, payhook::ledger::UnappliedStatus::Applied);
+    assert_eq!(
+        row[0].applied_payment_id.as_deref(),
+        Some("order-credited-since")
+    );
+}

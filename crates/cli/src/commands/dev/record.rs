@@ -28,7 +28,9 @@ impl Args {
         .await
         .map_err(|e| Failure::failed(format!("reading {} from {}", what(), self.table), e))?
         .ok_or_else(|| Failure::failed(what(), format!("is not in {}", self.table)))?;
-        let json = serde_json::to_string_pretty(&record)
+        // Keys in order, whatever map the JSON library was built with.
+        let sorted: std::collections::BTreeMap<_, _> = record.into_iter().collect();
+        let json = serde_json::to_string_pretty(&sorted)
             .map_err(|e| Failure::failed("encoding the record", e))?;
         println!("{json}");
         Ok(())
