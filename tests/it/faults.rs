@@ -44,7 +44,7 @@ async fn every_fault_ends_applied_once_or_dead_lettered_with_its_reason() {
                 aws_sdk_dynamodb::Client::new(ledger_aws),
                 stack.config.payments_table.clone(),
                 stack.config.idempotency_table.clone(),
-                stack.config.idempotency_ttl,
+                stack.config.notifications_table.clone(),
             ),
             known_credits: Default::default(),
             unapplied: payhook::ledger::Unapplied::new(

@@ -35,7 +35,7 @@ async fn notifier(stack: &Stack, env: &[(&str, &str)]) -> Setup {
             .find(|(name, _)| *name == k)
             .map(|(_, v)| v.to_string())
             .or_else(|| match k {
-                "NOTIFICATIONS_TABLE" => stack.config.notifications_table.clone(),
+                "NOTIFICATIONS_TABLE" => Some(stack.config.notifications_table.clone()),
                 "PAYMENTS_TABLE" => Some(stack.config.payments_table.clone()),
                 "KEYSET_SECRET_ID" => Some(stack.config.keyset_secret_id.clone()),
                 "SUBSCRIBER_PARAMETER_PREFIX" => Some(prefix.clone()),
@@ -57,7 +57,7 @@ impl Setup {
     /// The same notifier reaching AWS through `aws` (a proxy in front of moto).
     async fn with_aws(&self, stack: &Stack, aws: &aws_config::SdkConfig) -> Notifier {
         let config = payhook::ops::notifier_config(|k| match k {
-            "NOTIFICATIONS_TABLE" => stack.config.notifications_table.clone(),
+            "NOTIFICATIONS_TABLE" => Some(stack.config.notifications_table.clone()),
             "PAYMENTS_TABLE" => Some(stack.config.payments_table.clone()),
             "KEYSET_SECRET_ID" => Some(stack.config.keyset_secret_id.clone()),
             "SUBSCRIBER_PARAMETER_PREFIX" => Some(self.prefix.clone()),
@@ -696,7 +696,7 @@ async fn two_notifiers_at_once_send_a_notification_once() {
     // Read back past the proxy, which holds every Query for a partner.
     let store = payhook::notifications::Notifications::new(
         aws_sdk_dynamodb::Client::new(&stack.aws),
-        stack.config.notifications_table.clone().expect("table"),
+        stack.config.notifications_table.clone(),
     );
     let listed = store.list(Some(SUBSCRIBER), None).await.expect("list");
     assert_eq!(listed.len(), 6);

@@ -76,7 +76,7 @@ async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
     // A credit by reconcile owes the subscriber its notification, as a webhook's does.
     let owed = payhook::notifications::Notifications::new(
         aws_sdk_dynamodb::Client::new(&stack.aws),
-        stack.config.notifications_table.clone().expect("table"),
+        stack.config.notifications_table.clone(),
     )
     .list(Some(SUBSCRIBER), Some("order-sched-1"))
     .await

@@ -57,7 +57,7 @@ fn the_raw_body_is_the_message_body() {
 }
 
 #[test]
-fn table_keys_and_ttl_match_the_ledger() {
+fn table_keys_match_the_ledger_and_its_memory_does_not_expire() {
     let t = template();
     for (attr, kind) in [
         (schema::SUBSCRIBER, "HASH"),
@@ -67,10 +67,10 @@ fn table_keys_and_ttl_match_the_ledger() {
         let line = format!("{{ AttributeName: {attr}, KeyType: {kind} }}");
         assert!(t.contains(&line), "template lacks key `{line}`");
     }
-    assert!(t.contains(&format!(
-        "AttributeName: {}\n        Enabled: true",
-        schema::EXPIRES_AT
-    )));
+    // The ledger remembers every credit for good: no TTL on its table, whatever age a kept
+    // payment or a redriven message reaches.
+    let ledger = resource(&t, "IdempotencyTable");
+    assert!(!ledger.contains("TimeToLiveSpecification"), "{ledger}");
 }
 
 #[test]

@@ -49,7 +49,11 @@ async fn main() {
         emulators::create_tables(&aws, &tables)
             .await
             .expect("tables");
-        Ledger::new(db.clone(), payments, idem, Duration::from_secs(86_400))
+        let notifications = format!("{id}-{tag}-notifications");
+        emulators::create_notifications_table(&aws, &notifications)
+            .await
+            .expect("notifications table");
+        Ledger::new(db.clone(), payments, idem, notifications)
     };
     let keys = TestKeys::new("bench");
     let secret = emulators::put_keyset_secret(&aws, &format!("{id}-keys"), &keys.keyset_json)
@@ -63,6 +67,7 @@ async fn main() {
             "PAYMENTS_TABLE" => Some("replaced-per-run".into()),
             "IDEMPOTENCY_TABLE" => Some("replaced-per-run".into()),
             "UNAPPLIED_TABLE" => Some("replaced-per-run".into()),
+            "NOTIFICATIONS_TABLE" => Some("replaced-per-run".into()),
             "KEYSET_SECRET_ID" => Some(secret.clone()),
             "STRIPE_API_BASE" => Some(slow.clone()),
             "BATCH_CONCURRENCY" => Some(concurrency.to_string()),

@@ -11,8 +11,9 @@ use crate::input::value_or_file;
 /// List the subscriber's payment events in a time window from Stripe (all pages) and apply
 /// each through the same lookup and exactly-once ledger as the consumer: already credited
 /// counts as such, so it is safe to run at any time, as often as wanted. Configured like the
-/// Lambda, from the environment (PAYMENTS_TABLE, IDEMPOTENCY_TABLE, KEYSET_SECRET_ID,
-/// PAYHOOK_MODE, …); the bundle opens with that key set.
+/// Lambda, from the environment (PAYMENTS_TABLE, IDEMPOTENCY_TABLE, UNAPPLIED_TABLE,
+/// NOTIFICATIONS_TABLE, KEYSET_SECRET_ID, PAYHOOK_MODE, …); the bundle opens with that key set,
+/// and each credit writes the notification it owes.
 #[derive(clap::Args)]
 pub struct Args {
     #[arg(long)]

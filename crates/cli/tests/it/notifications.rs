@@ -31,7 +31,7 @@ async fn notifications_are_listed_with_their_attempts_and_resent() {
         .handle(delivery::sqs_event(vec![msg.sqs()]))
         .await
         .expect("batch");
-    let table = stack.config.notifications_table.clone().expect("table");
+    let table = stack.config.notifications_table.clone();
     let dlq = emulators::create_queue(&stack.aws, &format!("{table}-dlq"))
         .await
         .expect("notification DLQ");

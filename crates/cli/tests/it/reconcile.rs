@@ -37,6 +37,10 @@ async fn reconcile_credits_what_never_arrived_once_and_a_second_run_changes_noth
         ("PAYMENTS_TABLE", stack.config.payments_table.as_str()),
         ("IDEMPOTENCY_TABLE", stack.config.idempotency_table.as_str()),
         ("UNAPPLIED_TABLE", stack.config.unapplied_table.as_str()),
+        (
+            "NOTIFICATIONS_TABLE",
+            stack.config.notifications_table.as_str(),
+        ),
         ("KEYSET_SECRET_ID", stack.config.keyset_secret_id.as_str()),
         ("PAYHOOK_MODE", "test"),
         ("STRIPE_API_BASE", stripe.as_str()),
@@ -90,6 +94,19 @@ async fn reconcile_credits_what_never_arrived_once_and_a_second_run_changes_noth
         progress.contains(&missed_1) && progress.contains("credited"),
         "progress names each event: {progress}"
     );
+    // A credit made by hand owes the subscriber its notification, as a webhook's does.
+    let owed = payhook::notifications::Notifications::new(
+        aws_sdk_dynamodb::Client::new(&stack.aws),
+        stack.config.notifications_table.clone(),
+    );
+    for (order, pi) in [("order-recon-1", &missed_1), ("order-recon-2", &missed_2)] {
+        let listed = owed
+            .list(Some(SUBSCRIBER), Some(order))
+            .await
+            .expect("notifications");
+        assert_eq!(listed.len(), 1, "{order}: {listed:?}");
+        assert_eq!(&listed[0].0.payment_intent, pi);
+    }
 
     let (credited_again, already_again, _) = run();
     assert_eq!(credited_again, 0, "nothing is applied twice");

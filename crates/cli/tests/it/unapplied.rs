@@ -24,9 +24,33 @@ async fn unapplied_money_is_listed_and_applied_once() {
         ("PAYMENTS_TABLE", stack.config.payments_table.as_str()),
         ("IDEMPOTENCY_TABLE", stack.config.idempotency_table.as_str()),
         ("UNAPPLIED_TABLE", stack.config.unapplied_table.as_str()),
+        (
+            "NOTIFICATIONS_TABLE",
+            stack.config.notifications_table.as_str(),
+        ),
         ("KEYSET_SECRET_ID", stack.config.keyset_secret_id.as_str()),
         ("STRIPE_API_BASE", stripe.as_str()),
     ];
+    // Without the notifications table, a credit by hand would go untold: refused up front.
+    let untold = payhook(
+        &[
+            "unapplied",
+            "apply",
+            "--subscriber",
+            SUBSCRIBER,
+            "--intent",
+            &pi,
+            "--payment-id",
+            "x",
+        ],
+        &env[..3],
+    );
+    assert_eq!(untold.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&untold.stderr).contains("NOTIFICATIONS_TABLE"),
+        "{}",
+        String::from_utf8_lossy(&untold.stderr)
+    );
     let listed = ok(&["unapplied", "list", "--subscriber", SUBSCRIBER], &env);
     assert!(
         listed.contains(&pi) && listed.contains("no_payment_id"),
@@ -52,6 +76,19 @@ async fn unapplied_money_is_listed_and_applied_once() {
         out.contains("credited 3300 eur to acme/order-assigned-1"),
         "{out}"
     );
+    let owed = payhook::notifications::Notifications::new(
+        aws_sdk_dynamodb::Client::new(&stack.aws),
+        stack.config.notifications_table.clone(),
+    )
+    .list(Some(SUBSCRIBER), Some("order-assigned-1"))
+    .await
+    .expect("notifications");
+    assert_eq!(
+        owed.len(),
+        1,
+        "the credit by hand owes its notification: {owed:?}"
+    );
+    assert_eq!(owed[0].0.amount, 3300);
     let again = payhook(&apply, &env);
     assert_eq!(again.status.code(), Some(2), "applied once only");
     let err = String::from_utf8_lossy(&again.stderr);

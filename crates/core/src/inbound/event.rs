@@ -23,9 +23,9 @@ pub const HANDLED_TYPES: [&str; 4] = [
 
 /// Events older than this are refused (`stale_event`). Every legitimate way an event reaches us
 /// is younger: Stripe's retries (3 days), a resend from the dashboard (30 days, Stripe's event
-/// retention) then up to 14 days in the DLQ, reconcile (30 days). It must stay below the
-/// idempotency TTL (`IDEMPOTENCY_TTL_DAYS`, at least 61): an event older than the ledger's
-/// memory of its credit, replayed by someone who holds it, would otherwise credit again.
+/// retention) then up to 14 days in the DLQ, reconcile (30 days). The ledger remembers every
+/// credit for good, so a replay cannot credit twice; this refuses what no legitimate path
+/// brings before it costs a Stripe call.
 pub const MAX_EVENT_AGE_SECS: i64 = 60 * 86_400;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -65,8 +65,6 @@ pub mod schema {
     pub const PAID: &str = "paid";
     /// Idempotency table: partition key, `<subscriber>#<PaymentIntent id>`.
     pub const IDEMPOTENCY_KEY: &str = "pk";
-    /// Idempotency table: TTL attribute, epoch seconds.
-    pub const EXPIRES_AT: &str = "expires_at";
     /// Idempotency table: the Stripe event and the SQS message that credited it.
     pub const EVENT_ID: &str = "event_id";
     pub const MESSAGE_ID: &str = "message_id";
@@ -139,8 +137,7 @@ pub struct Ledger {
     client: Client,
     payments_table: String,
     idempotency_table: String,
-    idempotency_ttl: Duration,
-    notifications_table: Option<String>,
+    notifications_table: String,
     retry: ExponentialBuilder,
 }
 
@@ -149,14 +146,13 @@ impl Ledger {
         client: Client,
         payments_table: String,
         idempotency_table: String,
-        idempotency_ttl: Duration,
+        notifications_table: String,
     ) -> Self {
         Ledger {
             client,
             payments_table,
             idempotency_table,
-            idempotency_ttl,
-            notifications_table: None,
+            notifications_table,
             // 25, 50, 100 ms, each with up to as much again of jitter: conflicting transactions
             // on one item clear in milliseconds, and the whole budget stays far under a second.
             retry: ExponentialBuilder::default()
@@ -164,13 +160,6 @@ impl Ledger {
                 .with_max_times(MAX_ATTEMPTS - 1)
                 .with_jitter(),
         }
-    }
-
-    /// Every credit also writes the notification it owes, in the same transaction, here;
-    /// whether the subscriber is told is the notifier's to decide, from their bundle then.
-    pub fn with_notifications(mut self, table: Option<String>) -> Self {
-        self.notifications_table = table;
-        self
     }
 
     fn idempotency_key(subscriber: &str, intent_id: &str) -> AttributeValue {
@@ -238,10 +227,6 @@ impl Ledger {
             .item("amount", n(credit.amount_received))
             .item("currency", s(credit.currency))
             .item("applied_at", now_s.clone())
-            .item(
-                schema::EXPIRES_AT,
-                n((now + self.idempotency_ttl).as_secs() as i64),
-            )
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", schema::IDEMPOTENCY_KEY)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -270,26 +255,21 @@ impl Ledger {
             .map_err(|e| refused(credit.intent_id, "BuildError", e.to_string()))?;
 
         // The notification owed is written with the credit, or neither is: no crash can leave a
-        // credit whose subscriber is never told. It needs no condition, the claim's decides.
-        let notification = match &self.notifications_table {
-            Some(table) => Some(
-                Put::builder()
-                    .table_name(table)
-                    .set_item(Some(outbox::pending_item(credit, now.as_millis() as i64)))
-                    .build()
-                    .map_err(|e| refused(credit.intent_id, "BuildError", e.to_string()))?,
-            ),
-            None => None,
-        };
-        let mut request = self
+        // credit whose subscriber is never told (whether they are is the notifier's to decide,
+        // from their bundle then). It needs no condition, the claim's decides.
+        let notification = Put::builder()
+            .table_name(&self.notifications_table)
+            .set_item(Some(outbox::pending_item(credit, now.as_millis() as i64)))
+            .build()
+            .map_err(|e| refused(credit.intent_id, "BuildError", e.to_string()))?;
+        let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(claim).build())
-            .transact_items(TransactWriteItem::builder().update(increment).build());
-        if let Some(put) = notification {
-            request = request.transact_items(TransactWriteItem::builder().put(put).build());
-        }
-        let result = request.send().await;
+            .transact_items(TransactWriteItem::builder().update(increment).build())
+            .transact_items(TransactWriteItem::builder().put(notification).build())
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(Applied::Credited),
             Err(e) => classify_transaction(credit, e),
@@ -347,7 +327,7 @@ mod tests {
             client,
             "payments".into(),
             "idem".into(),
-            Duration::from_secs(60),
+            "notifications".into(),
         )
     }
 

@@ -14,7 +14,7 @@ pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com/";
 
 /// Every environment variable the consumer reads (`AWS_*` aside, which the SDK reads). The SAM
 /// template may set only these; a test holds it to that.
-pub const CONSUMER_VARIABLES: [&str; 16] = [
+pub const CONSUMER_VARIABLES: [&str; 15] = [
     "UNAPPLIED_TABLE",
     "NOTIFICATIONS_TABLE",
     "PAYHOOK_MODE",
@@ -27,7 +27,6 @@ pub const CONSUMER_VARIABLES: [&str; 16] = [
     "PAYHOOK_AWS_ENDPOINT_URL",
     "STRIPE_TIMEOUT_MS",
     "SIGNATURE_TOLERANCE_SECS",
-    "IDEMPOTENCY_TTL_DAYS",
     "WEBHOOK_QUEUE_URL",
     "RETRY_BACKOFF_SECS",
     "BATCH_CONCURRENCY",
@@ -45,8 +44,8 @@ pub struct Config {
     /// `UNAPPLIED_TABLE`: succeeded payments that name no usable payment record.
     pub unapplied_table: String,
     /// `NOTIFICATIONS_TABLE`: the notifications credits owe their subscribers, written in the
-    /// credit's transaction. Unset, no subscriber is notified.
-    pub notifications_table: Option<String>,
+    /// credit's transaction; required wherever a credit can happen, so none goes untold.
+    pub notifications_table: String,
     /// `KEYSET_SECRET_ID`: name or ARN of the Secrets Manager secret holding the private keys.
     pub keyset_secret_id: String,
     /// `DEAD_LETTER_QUEUE_URL`: where permanent failures go at once. Unset, they are reported
@@ -64,10 +63,6 @@ pub struct Config {
     pub stripe_timeout: Duration,
     /// `SIGNATURE_TOLERANCE_SECS`: allowed distance between Stripe's `t=` and the receive time.
     pub tolerance_secs: u64,
-    /// `IDEMPOTENCY_TTL_DAYS`: how long a credited PaymentIntent is remembered. Must outlast
-    /// every way the same PaymentIntent can come back: Stripe retries for 3 days, a manual
-    /// resend works for 30, a dead letter waits up to 14 before redrive.
-    pub idempotency_ttl: Duration,
     /// `WEBHOOK_QUEUE_URL`: the queue the function consumes. Set, a transient failure pushes
     /// the message's next visibility out by `retry_backoff_secs`; unset, it comes back after
     /// the queue's visibility timeout.
@@ -85,19 +80,6 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {name} is invalid: {why}")]
     Invalid { name: &'static str, why: String },
-}
-
-/// The idempotency TTL must outlast the oldest event the consumer accepts
-/// ([`crate::inbound::MAX_EVENT_AGE_SECS`]), or a replayed event could credit again.
-fn ttl_days(days: u64) -> Result<u64, ConfigError> {
-    let min = (crate::inbound::MAX_EVENT_AGE_SECS / 86_400) as u64 + 1;
-    if days < min {
-        return Err(ConfigError::Invalid {
-            name: "IDEMPOTENCY_TTL_DAYS",
-            why: format!("{days} days; at least {min}, longer than the oldest event accepted"),
-        });
-    }
-    Ok(days)
 }
 
 /// `PAYHOOK_AWS_ENDPOINT_URL`, if set: an http(s) URL.
@@ -195,7 +177,7 @@ impl Config {
             payments_table: required("PAYMENTS_TABLE")?,
             idempotency_table: required("IDEMPOTENCY_TABLE")?,
             unapplied_table: required("UNAPPLIED_TABLE")?,
-            notifications_table: get("NOTIFICATIONS_TABLE"),
+            notifications_table: required("NOTIFICATIONS_TABLE")?,
             keyset_secret_id: required("KEYSET_SECRET_ID")?,
             dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL"),
             rejected_queue_url: get("REJECTED_QUEUE_URL"),
@@ -203,9 +185,6 @@ impl Config {
             stripe_api_base,
             stripe_timeout: Duration::from_millis(number("STRIPE_TIMEOUT_MS", 10_000, 600_000)?),
             tolerance_secs: number("SIGNATURE_TOLERANCE_SECS", DEFAULT_TOLERANCE_SECS, 86_400)?,
-            idempotency_ttl: Duration::from_secs(
-                86_400 * ttl_days(number("IDEMPOTENCY_TTL_DAYS", 90, 3650)?)?,
-            ),
             webhook_queue_url: get("WEBHOOK_QUEUE_URL"),
             concurrency: number("BATCH_CONCURRENCY", 10, 100)? as usize,
             retry_backoff_secs,
@@ -358,10 +337,11 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const BASE: [(&str, &str); 4] = [
+    const BASE: [(&str, &str); 5] = [
         ("PAYMENTS_TABLE", "p"),
         ("IDEMPOTENCY_TABLE", "i"),
         ("UNAPPLIED_TABLE", "u"),
+        ("NOTIFICATIONS_TABLE", "n"),
         ("KEYSET_SECRET_ID", "s"),
     ];
 
@@ -385,15 +365,23 @@ mod tests {
         assert_eq!(c.stripe_api_base, DEFAULT_STRIPE_API_BASE);
         assert_eq!(c.tolerance_secs, 300);
         assert_eq!(c.stripe_timeout, Duration::from_secs(10));
-        assert_eq!(c.idempotency_ttl, Duration::from_secs(90 * 86_400));
         assert_eq!(c.dead_letter_queue_url, None);
     }
 
     #[test]
     fn missing_and_invalid_values_are_named() {
         assert_eq!(
-            Config::from_lookup(lookup(&BASE[..3])).unwrap_err(),
+            Config::from_lookup(lookup(&BASE[..4])).unwrap_err(),
             ConfigError::Missing("KEYSET_SECRET_ID")
+        );
+        // A credit always owes its notification: no table, no consumer.
+        let without_notifications: Vec<_> = BASE
+            .into_iter()
+            .filter(|(k, _)| *k != "NOTIFICATIONS_TABLE")
+            .collect();
+        assert_eq!(
+            Config::from_lookup(lookup(&without_notifications)).unwrap_err(),
+            ConfigError::Missing("NOTIFICATIONS_TABLE")
         );
         for (name, value) in [
             ("STRIPE_API_BASE", "not a url"),

@@ -72,9 +72,8 @@ pub fn ledger(config: &Config, aws: &SdkConfig) -> Ledger {
         aws_sdk_dynamodb::Client::new(aws),
         config.payments_table.clone(),
         config.idempotency_table.clone(),
-        config.idempotency_ttl,
+        config.notifications_table.clone(),
     )
-    .with_notifications(config.notifications_table.clone())
 }
 
 /// The unapplied store alone.
