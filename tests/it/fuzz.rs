@@ -130,13 +130,18 @@ proptest! {
 
     #[test]
     fn event_parser_never_panics_on_json_shapes(
-        id in text(), kind in prop_oneof![Just("payment_intent.succeeded".to_string()), Just("charge.succeeded".to_string()), Just("checkout.session.completed".to_string()), text()],
+        id in text(), kind in prop_oneof![Just("payment_intent.succeeded".to_string()), Just("charge.succeeded".to_string()), Just("checkout.session.completed".to_string()), Just("charge.refunded".to_string()), Just("refund.failed".to_string()), text()],
         object in prop_oneof![Just(serde_json::Value::Null), text().prop_map(serde_json::Value::String), any::<i64>().prop_map(serde_json::Value::from)],
         pi in prop_oneof![Just(serde_json::Value::Null), text().prop_map(serde_json::Value::String), any::<bool>().prop_map(serde_json::Value::Bool)],
     ) {
-        let body = serde_json::json!({"id": format!("evt_{id}"), "type": kind, "data": {"object": {"id": object, "object": "payment_intent", "payment_intent": pi}}});
+        let kind_of_object = match kind.as_str() {
+            "charge.refunded" => "charge",
+            "refund.failed" => "refund",
+            _ => "payment_intent",
+        };
+        let body = serde_json::json!({"id": format!("evt_{id}"), "type": kind, "data": {"object": {"id": object, "object": kind_of_object, "payment_intent": pi}}});
         if let Ok(e) = payhook::inbound::parse_event(&body.to_string())
-            && let payhook::inbound::Action::LookUp { intent_id } = e.action
+            && let payhook::inbound::Action::LookUp { intent_id } | payhook::inbound::Action::Refunds { intent_id } = e.action
         {
             prop_assert!(intent_id.starts_with("pi_"));
             prop_assert!(intent_id[3..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
@@ -165,6 +170,8 @@ proptest! {
             Ok(e) => match e.action {
                 payhook::inbound::Action::LookUp { intent_id } => Ok(Some(intent_id)),
                 payhook::inbound::Action::Ignore { .. } => Ok(None),
+                // No refund type is drawn here.
+                payhook::inbound::Action::Refunds { intent_id } => Ok(Some(format!("refunds of {intent_id}"))),
             },
             Err(_) => Err(()),
         };

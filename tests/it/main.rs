@@ -10,6 +10,7 @@ mod fuzz;
 mod ingress;
 mod notifications;
 mod reconcile;
+mod refunds;
 mod rotation;
 mod samples;
 mod template;

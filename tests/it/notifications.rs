@@ -449,6 +449,7 @@ async fn a_crash_right_after_the_credit_still_notifies() {
             event_id: "evt_crash",
             event_type: "payment_intent.succeeded",
             message_id: "m-crash",
+            refunds: &[],
         })
         .await
         .expect("the credit commits");
@@ -490,6 +491,7 @@ async fn a_crash_right_after_the_credit_still_notifies() {
             event_id: "evt_usd",
             event_type: "payment_intent.succeeded",
             message_id: "m-usd",
+            refunds: &[],
         })
         .await;
     assert!(refused.is_err());
@@ -538,6 +540,7 @@ async fn a_live_notifier_calls_only_https_endpoints_at_public_addresses() {
                 event_id: "evt_evil",
                 event_type: "payment_intent.succeeded",
                 message_id: "m-evil",
+                refunds: &[],
             })
             .await
             .expect("credit");

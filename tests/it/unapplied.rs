@@ -266,6 +266,7 @@ async fn assigning_kept_money_that_was_credited_since_changes_nothing() {
             event_id: "evt_later",
             event_type: "checkout.session.completed",
             message_id: "m-later",
+            refunds: &[],
         })
         .await
         .expect("credited by a later event");

@@ -31,6 +31,8 @@ pub struct Summary {
     pub events: usize,
     pub credited: usize,
     pub already_credited: usize,
+    /// Refund events whose movements were recorded now.
+    pub refunded: usize,
     pub ignored: usize,
     /// Succeeded payments that cannot be credited by themselves (no payment id, another
     /// currency): kept in the unapplied table like a delivery's; or no amount received.
@@ -43,8 +45,11 @@ pub struct Summary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReconcileOutcome {
     Credited,
-    /// Credited before (by its webhook, or an earlier run).
+    /// Credited before (by its webhook, or an earlier run); for a refund event, every
+    /// movement recorded before.
     AlreadyCredited,
+    /// A refund event whose movements were recorded now.
+    Refunded,
     Ignored,
     /// Succeeded, but names no usable payment record: kept as unapplied money.
     Unapplied,
@@ -57,6 +62,7 @@ impl ReconcileOutcome {
         match self {
             Self::Credited => "credited",
             Self::AlreadyCredited => "already_credited",
+            Self::Refunded => "refunded",
             Self::Ignored => "ignored",
             Self::Unapplied => "unapplied",
             Self::Failed => "failed",
@@ -147,6 +153,7 @@ pub async fn reconcile(
                 match done.outcome {
                     ReconcileOutcome::Credited => summary.credited += 1,
                     ReconcileOutcome::AlreadyCredited => summary.already_credited += 1,
+                    ReconcileOutcome::Refunded => summary.refunded += 1,
                     ReconcileOutcome::Ignored => summary.ignored += 1,
                     ReconcileOutcome::Unapplied => summary.unapplied += 1,
                     ReconcileOutcome::Failed => summary.failed += 1,
@@ -193,6 +200,10 @@ async fn reconcile_one(
     let (outcome, reason, detail) = match result {
         Ok(Outcome::Credited { .. }) => (ReconcileOutcome::Credited, None, None),
         Ok(Outcome::Duplicate(_)) => (ReconcileOutcome::AlreadyCredited, None, None),
+        Ok(Outcome::Refunds { recorded, .. }) if recorded > 0 => {
+            (ReconcileOutcome::Refunded, None, None)
+        }
+        Ok(Outcome::Refunds { .. }) => (ReconcileOutcome::AlreadyCredited, None, None),
         Ok(Outcome::Ignored(why)) => (ReconcileOutcome::Ignored, None, Some(why)),
         Ok(Outcome::Unapplied { reason, detail }) => {
             (ReconcileOutcome::Unapplied, Some(reason), Some(detail))
@@ -292,6 +303,7 @@ pub async fn scheduled(
                 events = s.events,
                 credited = s.credited,
                 already_credited = s.already_credited,
+                refunded = s.refunded,
                 ignored = s.ignored,
                 unapplied = s.unapplied,
                 failed = s.failed,

@@ -45,13 +45,81 @@ pub struct PaymentIntentView {
     /// Stripe's `livemode` (absent: `None`, which matches no key's mode).
     #[serde(default)]
     pub livemode: Option<bool>,
+    /// The charge that collected it, expanded in the same request: whether anything of it has
+    /// been refunded is known without a second call.
+    #[serde(default)]
+    pub latest_charge: Option<ChargeView>,
 }
 
 impl PaymentIntentView {
     pub fn succeeded(&self) -> bool {
         self.status == "succeeded"
     }
+
+    /// Whether Stripe reports any of its money refunded (then its refunds are read).
+    pub fn has_refunds(&self) -> bool {
+        self.latest_charge
+            .as_ref()
+            .is_some_and(|c| c.amount_refunded > 0)
+    }
 }
+
+/// What we read of the PaymentIntent's latest charge.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct ChargeView {
+    pub id: String,
+    /// Stripe's `amount_refunded`: refunded so far, in the currency's minor unit.
+    #[serde(default)]
+    pub amount_refunded: i64,
+}
+
+/// What we read of a refund. A refund takes its money from the balance when it is made
+/// (`balance_transaction`) and, if it later fails, gives it back (`failure_balance_transaction`,
+/// "the adjustment made on your account balance that reverses the initial balance
+/// transaction": Stripe API reference, "The Refund object").
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct RefundView {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub payment_intent: Option<String>,
+    #[serde(default)]
+    pub balance_transaction: Option<serde_json::Value>,
+    #[serde(default)]
+    pub failure_balance_transaction: Option<serde_json::Value>,
+}
+
+impl RefundView {
+    /// Its money left the balance: a balance transaction exists (an expanded one or its id).
+    pub fn took_money(&self) -> bool {
+        self.balance_transaction
+            .as_ref()
+            .is_some_and(|v| !v.is_null())
+    }
+
+    /// Its money came back: it failed after taking it (a reversing balance transaction), or it
+    /// was canceled.
+    pub fn gave_money_back(&self) -> bool {
+        self.failure_balance_transaction
+            .as_ref()
+            .is_some_and(|v| !v.is_null())
+            || self.status.as_deref() == Some("canceled")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RefundPage {
+    data: Vec<RefundView>,
+    #[serde(default)]
+    has_more: bool,
+}
+
+/// The most refunds read for one PaymentIntent: far more than any payment has, and few enough
+/// for their entries to fit one DynamoDB transaction with the credit.
+pub const MAX_REFUNDS: usize = 90;
 
 /// A failed Stripe request; `target` names what was asked for (a PaymentIntent id, or an event
 /// listing).
@@ -129,10 +197,12 @@ impl StripeApi {
     ) -> Result<PaymentIntentView, StripeApiError> {
         // intent_id is checked to be `pi_` and plain characters (event.rs): it cannot leave
         // the path.
+        // The latest charge expanded: its `amount_refunded` says whether refunds exist, in this
+        // one request.
         let view: PaymentIntentView = self
             .get_json(
                 api_key,
-                &format!("v1/payment_intents/{intent_id}"),
+                &format!("v1/payment_intents/{intent_id}?expand%5B%5D=latest_charge"),
                 intent_id,
             )
             .await?;
@@ -143,6 +213,50 @@ impl StripeApi {
             });
         }
         Ok(view)
+    }
+
+    /// Every refund of the PaymentIntent as Stripe lists them now (`GET /v1/refunds` filtered by
+    /// `payment_intent`, every page), each checked to be of this PaymentIntent.
+    pub async fn refunds(
+        &self,
+        api_key: &SecretString,
+        intent_id: &str,
+    ) -> Result<Vec<RefundView>, StripeApiError> {
+        let target = format!("{intent_id} refunds");
+        let mut refunds: Vec<RefundView> = Vec::new();
+        loop {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query
+                .append_pair("payment_intent", intent_id)
+                .append_pair("limit", "100");
+            if let Some(last) = refunds.last() {
+                query.append_pair("starting_after", &last.id);
+            }
+            let page: RefundPage = self
+                .get_json(api_key, &format!("v1/refunds?{}", query.finish()), &target)
+                .await?;
+            let more = page.has_more && !page.data.is_empty();
+            refunds.extend(page.data);
+            if let Some(other) = refunds.iter().find(|r| {
+                r.payment_intent
+                    .as_deref()
+                    .is_some_and(|pi| pi != intent_id)
+            }) {
+                return Err(StripeApiError::BadResponse {
+                    target,
+                    detail: format!("refund {} is of another PaymentIntent", other.id),
+                });
+            }
+            if refunds.len() > MAX_REFUNDS {
+                return Err(StripeApiError::BadResponse {
+                    target,
+                    detail: format!("more than {MAX_REFUNDS} refunds"),
+                });
+            }
+            if !more {
+                return Ok(refunds);
+            }
+        }
     }
 
     /// One page (up to 100, newest first) of the subscriber's events of `event_type` created in
@@ -296,17 +410,20 @@ mod tests {
     fn view_reads_what_it_needs_and_leaves_amount_received_absent_when_it_is() {
         let real = r#"{"id":"pi_1","amount":2000,"amount_received":1500,"currency":"eur",
             "status":"succeeded","metadata":{"id":"order-1"},"livemode":true,
-            "payment_method_types":["card"],"latest_charge":"ch_1"}"#;
+            "payment_method_types":["card"],
+            "latest_charge":{"id":"ch_1","object":"charge","amount_refunded":500}}"#;
         let v: PaymentIntentView = serde_json::from_str(real).unwrap();
         assert!(v.succeeded());
         assert_eq!(v.amount_received, Some(1500));
         assert_eq!(v.livemode, Some(true));
         assert_eq!(v.metadata.get("id").map(String::as_str), Some("order-1"));
+        assert!(v.has_refunds(), "the expanded charge has 500 refunded");
 
         let without = r#"{"id":"pi_1","amount":2000,"currency":"usd","status":"succeeded"}"#;
         let v: PaymentIntentView = serde_json::from_str(without).unwrap();
         assert_eq!(v.amount_received, None, "no fallback to amount");
         assert_eq!(v.livemode, None);
+        assert!(!v.has_refunds(), "no charge, nothing refunded");
     }
 
     #[test]
@@ -417,7 +534,10 @@ mod tests {
         // What Stripe is told: the subscriber's key, the API version the view is written
         // for, who asks.
         let head = heads.lock().unwrap()[1].clone();
-        assert!(head.starts_with("get /v1/payment_intents/pi_1 "), "{head}");
+        assert!(
+            head.starts_with("get /v1/payment_intents/pi_1?expand%5b%5d=latest_charge "),
+            "{head}"
+        );
         assert!(
             head.contains("authorization: bearer sk_test_x\r\n"),
             "{head}"

@@ -14,13 +14,17 @@ pub const NAMESPACE: &str = "payhook";
 
 /// Metric names, with the dimensions each is emitted with.
 pub mod names {
-    /// Messages by `Outcome` (credited, duplicate, ignored, unapplied, retry, dead_lettered,
-    /// failed).
+    /// Messages by `Outcome` (credited, refunded, duplicate, ignored, unapplied, retry,
+    /// dead_lettered, failed).
     pub const MESSAGES: &str = "Messages";
     /// Messages that ended with a reason, by `Outcome` and `Reason`.
     pub const MESSAGES_BY_REASON: &str = "MessagesByReason";
     /// Amount credited, in the currency's minor unit, by `Currency`.
     pub const AMOUNT_CREDITED: &str = "AmountCredited";
+    /// Amount refunded after its credit, by `Currency`.
+    pub const AMOUNT_REFUNDED: &str = "AmountRefunded";
+    /// Amount of failed refunds that came back, by `Currency`.
+    pub const AMOUNT_REFUND_REVERSED: &str = "AmountRefundReversed";
     /// Stripe PaymentIntent lookup latency, milliseconds.
     pub const STRIPE_LOOKUP_MS: &str = "StripeLookupLatency";
     /// Messages per invocation.
@@ -75,6 +79,17 @@ pub fn credited(currency: &str, amount: i64) {
     // Currencies are ISO codes Stripe sends in lower case: a small, closed set.
     metrics::counter!(names::AMOUNT_CREDITED, "Currency" => currency.to_ascii_lowercase())
         .increment(amount.max(0) as u64);
+}
+
+/// A refund movement recorded after its credit: `delta` is its effect on `refunded`.
+pub fn refunded(currency: &str, delta: i64) {
+    let name = if delta >= 0 {
+        names::AMOUNT_REFUNDED
+    } else {
+        names::AMOUNT_REFUND_REVERSED
+    };
+    metrics::counter!(name, "Currency" => currency.to_ascii_lowercase())
+        .increment(delta.unsigned_abs());
 }
 
 pub fn stripe_lookup(took: Duration) {

@@ -64,7 +64,7 @@ impl FakeStripe {
                         .nth(1)
                         .unwrap_or_default()
                         .to_string();
-                    let id = path.trim_start_matches("/v1/payment_intents/").to_string();
+                    let id = intent_id(&path).to_string();
                     *server
                         .lookups
                         .lock()
@@ -115,8 +115,7 @@ impl FakeStripe {
     }
 
     fn intent(&self, path: &str) -> Option<String> {
-        let id = path.trim_start_matches("/v1/payment_intents/");
-        self.intents.lock().unwrap().get(id).cloned()
+        self.intents.lock().unwrap().get(intent_id(path)).cloned()
     }
 
     pub fn set(&self, fault: Fault) {
@@ -154,4 +153,10 @@ impl FakeStripe {
             .unwrap()
             .insert(id.to_string(), json.to_string());
     }
+}
+
+/// The PaymentIntent id in `/v1/payment_intents/<id>?expand[]=...`.
+fn intent_id(path: &str) -> &str {
+    let path = path.split('?').next().unwrap_or_default();
+    path.trim_start_matches("/v1/payment_intents/")
 }

@@ -54,6 +54,70 @@ pub async fn create_succeeded(
     Ok(created.id)
 }
 
+/// Refunds `amount` (all of it without one) of a succeeded PaymentIntent (`POST /v1/refunds`,
+/// as Stripe takes it); returns the refund's id.
+pub async fn refund(
+    stripe_base: &str,
+    api_key: &str,
+    intent_id: &str,
+    amount: Option<i64>,
+) -> Result<String, BoxError> {
+    #[derive(serde::Deserialize)]
+    struct Created {
+        id: String,
+    }
+    url::Url::parse(stripe_base)
+        .map_err(|e| format!("bad Stripe base URL {stripe_base:?}: {e}"))?;
+    let client = stripe::Client::from_url(stripe_base, api_key);
+    let amount = amount.map(|a| a.to_string());
+    let mut params: std::collections::BTreeMap<&str, &str> = [("payment_intent", intent_id)].into();
+    if let Some(amount) = &amount {
+        params.insert("amount", amount.as_str());
+    }
+    let created: Created = client.post_form("refunds", params).await?;
+    Ok(created.id)
+}
+
+/// Makes a refund fail after it was made, as Stripe fails refunds of some test cards: its
+/// money comes back (the project's localstripe patch, `POST /_config/payhook/refunds/{id}/fail`).
+pub async fn fail_refund(stripe_base: &str, refund_id: &str) -> Result<(), BoxError> {
+    let answer = post_json(
+        stripe_base,
+        &format!("/_config/payhook/refunds/{refund_id}/fail"),
+        "{}",
+    )
+    .await?;
+    if !answer.starts_with("HTTP/1.1 200") {
+        return Err(format!(
+            "failing {refund_id}: {}",
+            answer.lines().next().unwrap_or_default()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// POSTs a JSON body to one of localstripe's own endpoints; returns the whole answer.
+async fn post_json(stripe_base: &str, path: &str, body: &str) -> Result<String, BoxError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let base = url::Url::parse(stripe_base)?;
+    let host = format!(
+        "{}:{}",
+        base.host_str().ok_or("Stripe base URL has no host")?,
+        base.port_or_known_default()
+            .ok_or("Stripe base URL has no port")?
+    );
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(&host).await?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await?;
+    Ok(answer)
+}
+
 /// Makes localstripe post its events, signed with `secret` as Stripe signs them, to `url`
 /// (`POST /_config/webhooks/<id>`, localstripe's own configuration API); only `events` types
 /// if any are given. Registrations last as long as the localstripe process.
@@ -64,25 +128,10 @@ pub async fn register_webhook(
     secret: &str,
     events: &[&str],
 ) -> Result<(), BoxError> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let base = url::Url::parse(stripe_base)?;
-    let host = format!(
-        "{}:{}",
-        base.host_str().ok_or("Stripe base URL has no host")?,
-        base.port_or_known_default()
-            .ok_or("Stripe base URL has no port")?
-    );
     // No list means every event type; an empty one would mean none.
     let events = (!events.is_empty()).then_some(events);
     let body = serde_json::json!({ "url": url, "secret": secret, "events": events }).to_string();
-    let request = format!(
-        "POST /_config/webhooks/{id} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = tokio::net::TcpStream::connect(&host).await?;
-    stream.write_all(request.as_bytes()).await?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await?;
+    let answer = post_json(stripe_base, &format!("/_config/webhooks/{id}"), &body).await?;
     if !answer.starts_with("HTTP/1.1 200") {
         return Err(format!(
             "localstripe refused the webhook: {}",

@@ -225,6 +225,20 @@ impl Stack {
             .expect("create PaymentIntent on localstripe")
     }
 
+    /// Refunds `amount` (all without one) of a PaymentIntent on the stack's localstripe.
+    pub async fn refund(&self, intent_id: &str, amount: Option<i64>) -> String {
+        localstripe::refund(&self.stripe_base, API_KEY, intent_id, amount)
+            .await
+            .expect("refund on localstripe")
+    }
+
+    /// Makes a refund fail after it was made: its money comes back.
+    pub async fn fail_refund(&self, refund_id: &str) {
+        localstripe::fail_refund(&self.stripe_base, refund_id)
+            .await
+            .expect("fail the refund on localstripe")
+    }
+
     pub async fn record(
         &self,
         subscriber: &str,

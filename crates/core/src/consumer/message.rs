@@ -23,7 +23,9 @@ pub(super) fn same_payment_intent(msg: &SqsMessage) -> Option<String> {
         .string_value
         .as_deref()?;
     match inbound::parse_event(msg.body.as_deref()?).ok()?.action {
-        Action::LookUp { intent_id } => Some(format!("{subscriber}#{intent_id}")),
+        Action::LookUp { intent_id } | Action::Refunds { intent_id } => {
+            Some(format!("{subscriber}#{intent_id}"))
+        }
         Action::Ignore { .. } => None,
     }
 }
@@ -121,6 +123,25 @@ impl Consumer {
                     credited_by_event = by.event_id.as_str(),
                     credited_by_message = by.message_id.as_str(),
                     "PaymentIntent already credited; nothing changed"
+                );
+                return ItemResult::Done;
+            }
+            Ok(Outcome::Refunds { recorded, known }) if recorded > 0 => {
+                notice!(
+                    info,
+                    "refunded", None;
+                    refunds_recorded = recorded,
+                    refunds_known = known,
+                    "refunds recorded on the payment record"
+                );
+                return ItemResult::Done;
+            }
+            Ok(Outcome::Refunds { known, .. }) => {
+                notice!(
+                    info,
+                    "duplicate", None;
+                    refunds_known = known,
+                    "every refund of the PaymentIntent already recorded; nothing changed"
                 );
                 return ItemResult::Done;
             }

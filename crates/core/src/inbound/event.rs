@@ -12,13 +12,41 @@ use serde_json::value::RawValue;
 use crate::support::text::describe_json_error;
 
 /// The event types that can mean "a payment succeeded".
-pub const HANDLED_TYPES: [&str; 4] = [
+pub const CREDIT_TYPES: [&str; 4] = [
     "payment_intent.succeeded",
     "charge.succeeded",
     "checkout.session.completed",
     // A Checkout Session paid by a method that settles later (bank debits) completes first
     // unpaid, and this event follows when the money has arrived.
     "checkout.session.async_payment_succeeded",
+];
+
+/// The event types that can mean "money went back, or came back from a failed refund": each
+/// makes the consumer read the PaymentIntent's refunds as Stripe lists them now. Stripe sends
+/// `charge.refunded` for every refund, full or partial, `refund.created`/`refund.updated` as a
+/// refund is made and changes, `refund.failed` when one fails and its money returns, and
+/// `charge.refund.updated` to accounts on API versions before `refund.updated` existed (Stripe
+/// API reference, "Types of events").
+pub const REFUND_TYPES: [&str; 5] = [
+    "charge.refunded",
+    "charge.refund.updated",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+];
+
+/// Every event type the consumer acts on: what a subscriber enables on their endpoint, and
+/// what the reconcile lists.
+pub const HANDLED_TYPES: [&str; 9] = [
+    CREDIT_TYPES[0],
+    CREDIT_TYPES[1],
+    CREDIT_TYPES[2],
+    CREDIT_TYPES[3],
+    REFUND_TYPES[0],
+    REFUND_TYPES[1],
+    REFUND_TYPES[2],
+    REFUND_TYPES[3],
+    REFUND_TYPES[4],
 ];
 
 /// Events older than this are refused (`stale_event`). Every legitimate way an event reaches us
@@ -48,6 +76,8 @@ pub struct StripeEvent {
 pub enum Action {
     /// Look this PaymentIntent up and credit it if it succeeded.
     LookUp { intent_id: String },
+    /// Read this PaymentIntent's refunds and record each movement not yet recorded.
+    Refunds { intent_id: String },
     /// Acknowledge without effect.
     Ignore { why: &'static str },
 }
@@ -188,6 +218,31 @@ pub fn parse(body: &str) -> Result<StripeEvent, EventError> {
                 None => return Err(bad("a payment_intent that is neither an id nor an object")),
             },
         },
+        kind if REFUND_TYPES.contains(&kind) => {
+            let expected = if kind == "charge.refunded" {
+                "charge"
+            } else {
+                "refund"
+            };
+            if string(object.object).as_deref() != Some(expected) {
+                return Err(bad("a data.object of another kind than the event type's"));
+            }
+            match object.payment_intent {
+                // A refund of a charge made without a PaymentIntent: nothing we credited.
+                None => Action::Ignore {
+                    why: "no PaymentIntent on the object",
+                },
+                Some(pi) => match string(Some(pi)).or_else(|| expanded_id(pi)) {
+                    Some(id) => Action::Refunds {
+                        intent_id: checked_intent_id(id)
+                            .ok_or_else(|| bad("a malformed PaymentIntent id"))?,
+                    },
+                    None => {
+                        return Err(bad("a payment_intent that is neither an id nor an object"));
+                    }
+                },
+            }
+        }
         _ => Action::Ignore {
             why: "event type not handled",
         },

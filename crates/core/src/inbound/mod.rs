@@ -19,8 +19,8 @@ pub use envelope::{
     MAX_SIGNATURE_HEADER_LEN, SECONDS_BELOW, parse_received_at,
 };
 pub use event::{
-    Action, EventError, HANDLED_TYPES, MAX_EVENT_AGE_SECS, StripeEvent, checked_intent_id,
-    claimed_id as claimed_event_id, parse as parse_event,
+    Action, CREDIT_TYPES, EventError, HANDLED_TYPES, MAX_EVENT_AGE_SECS, REFUND_TYPES, StripeEvent,
+    checked_intent_id, claimed_id as claimed_event_id, parse as parse_event,
 };
 pub use signature::{
     DEFAULT_TOLERANCE_SECS, SignatureError, SignatureHeader, sign as sign_stripe_signature,

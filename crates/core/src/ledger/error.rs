@@ -21,6 +21,16 @@ pub enum LedgerError {
     },
     #[error("payment id {0:?} is empty or longer than 256 bytes")]
     BadPaymentId(String),
+    /// A refund of a credited PaymentIntent found no record of its credit's currency: the
+    /// record was deleted or changed by hand.
+    #[error(
+        "refund of {intent_id}: payment {payment_id} has no record in {currency}, which its credit made"
+    )]
+    NoRecordFor {
+        payment_id: String,
+        intent_id: String,
+        currency: String,
+    },
     /// DynamoDB will refuse this request every time (a validation error).
     #[error("DynamoDB refused the credit for {intent_id}: {code}: {message}")]
     Refused {
@@ -140,7 +150,7 @@ where
 }
 
 /// A service error other than a cancelled transaction, by its code.
-fn classify_code(intent_id: &str, error: &impl ProvideErrorMetadata) -> LedgerError {
+pub(super) fn classify_code(intent_id: &str, error: &impl ProvideErrorMetadata) -> LedgerError {
     let code = error.code().unwrap_or("Unknown").to_string();
     let message = error.message().unwrap_or_default().to_string();
     let intent_id = intent_id.to_string();

@@ -32,6 +32,7 @@ use crate::support::dynamo::{Item, ItemExt};
 mod error;
 mod known_credits;
 mod outbox;
+mod refunds;
 mod unapplied;
 
 pub(crate) use error::classify_other;
@@ -41,9 +42,10 @@ pub use known_credits::{Known, KnownCredits};
 /// The notifications table's layout (its items are the outbox the credit writes).
 pub use outbox::schema as outbox_schema;
 pub use outbox::{
-    AttemptOutcome, NotificationStatus, RETENTION_SECS as OUTBOX_RETENTION_SECS, notification_id,
-    pending_item,
+    AttemptOutcome, NotificationKind, NotificationStatus, Owed,
+    RETENTION_SECS as OUTBOX_RETENTION_SECS, notification_id, pending_item,
 };
+pub use refunds::{RefundDirection, RefundMove, RefundOf, RefundRecorded};
 pub use unapplied::{
     AssignError, Assigned, KeptPayment, Unapplied, UnappliedItem, UnappliedPayment,
     UnappliedStatus, assign, kept_payments, schema as unapplied_schema,
@@ -63,6 +65,12 @@ pub mod schema {
     pub const PAYMENT_ID: &str = "payment_id";
     /// Payments table: how many PaymentIntents have credited the record.
     pub const PAID: &str = "paid";
+    /// Payments table: what its PaymentIntents collected, in the currency's minor unit.
+    pub const AMOUNT_RECEIVED: &str = "amount_received";
+    /// Payments table: refunded of that (refunds made, less those that failed).
+    pub const REFUNDED: &str = "refunded";
+    /// Payments table: received less refunded.
+    pub const NET: &str = "net";
     /// Idempotency table: partition key, `<subscriber>#<PaymentIntent id>`.
     pub const IDEMPOTENCY_KEY: &str = "pk";
     /// Idempotency table: the Stripe event and the SQS message that credited it.
@@ -70,25 +78,66 @@ pub mod schema {
     pub const MESSAGE_ID: &str = "message_id";
 }
 
-/// A payment record's paid count, by a strongly consistent read (`None`: no record). The
-/// notifier reports it; only the ledger knows the payments table's layout.
-pub async fn paid_count(
+/// A payment record's sums, as a notification reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RecordTotals {
+    /// PaymentIntents credited to it.
+    pub paid: i64,
+    pub received: i64,
+    pub refunded: i64,
+    pub net: i64,
+}
+
+/// What a record's sums say of its payment. Derived when read, never stored, so it cannot
+/// disagree with the sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordState {
+    Paid,
+    PartiallyRefunded,
+    Refunded,
+}
+
+impl RecordTotals {
+    pub fn state(&self) -> RecordState {
+        if self.refunded <= 0 {
+            RecordState::Paid
+        } else if self.refunded < self.received {
+            RecordState::PartiallyRefunded
+        } else {
+            RecordState::Refunded
+        }
+    }
+}
+
+/// A payment record's sums, by a strongly consistent read (`None`: no record). The notifier
+/// reports them; only the ledger knows the payments table's layout.
+pub async fn record_totals(
     client: &Client,
     payments_table: &str,
     subscriber: &str,
     payment_id: &str,
-) -> Result<Option<i64>, SdkError<GetItemError, HttpResponse>> {
+) -> Result<Option<RecordTotals>, SdkError<GetItemError, HttpResponse>> {
     let out = client
         .get_item()
         .table_name(payments_table)
         .key(schema::SUBSCRIBER, AttributeValue::S(subscriber.into()))
         .key(schema::PAYMENT_ID, AttributeValue::S(payment_id.into()))
         .consistent_read(true)
-        .projection_expression("#paid")
-        .expression_attribute_names("#paid", schema::PAID)
         .send()
         .await?;
-    Ok(out.item().and_then(|item| item.number(schema::PAID)))
+    Ok(out.item().map(|item| {
+        let number = |name| item.number(name).unwrap_or_default();
+        let received = number(schema::AMOUNT_RECEIVED);
+        let refunded = number(schema::REFUNDED);
+        RecordTotals {
+            paid: number(schema::PAID),
+            received,
+            refunded,
+            // Records credited before refunds were kept have no `net`: nothing was refunded.
+            net: item.number(schema::NET).unwrap_or(received - refunded),
+        }
+    }))
 }
 
 /// One PaymentIntent's effect on the ledger, and the delivery that brings it.
@@ -104,6 +153,16 @@ pub struct Credit<'a> {
     /// The SQS message id: the same across redeliveries of one message, new for every Stripe
     /// retry and every redrive.
     pub message_id: &'a str,
+    /// Its refunds already made when it is credited, recorded in the same transaction: money
+    /// that went back is never credited as kept.
+    pub refunds: &'a [RefundMove],
+}
+
+impl Credit<'_> {
+    /// What its refunds took back, less what came back.
+    pub fn refunded(&self) -> i64 {
+        self.refunds.iter().map(RefundMove::refunded_delta).sum()
+    }
 }
 
 /// Whether `id` can be a payment record's key.
@@ -233,19 +292,25 @@ impl Ledger {
             .build()
             .map_err(|e| refused(credit.intent_id, "BuildError", e.to_string()))?;
 
+        let refunded = credit.refunded();
         let increment = Update::builder()
             .table_name(&self.payments_table)
             .key(schema::SUBSCRIBER, s(credit.subscriber))
             .key(schema::PAYMENT_ID, s(credit.payment_id))
             .update_expression(
-                "ADD #paid :one, amount_received :amount \
+                "ADD #paid :one, #received :amount, #refunded :refunded, #net :net \
                  SET currency = :currency, last_payment_intent = :pi, last_event_id = :evt, \
                  updated_at = :now, first_paid_at = if_not_exists(first_paid_at, :now)",
             )
             .condition_expression("attribute_not_exists(currency) OR currency = :currency")
             .expression_attribute_names("#paid", schema::PAID)
+            .expression_attribute_names("#received", schema::AMOUNT_RECEIVED)
+            .expression_attribute_names("#refunded", schema::REFUNDED)
+            .expression_attribute_names("#net", schema::NET)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":amount", n(credit.amount_received))
+            .expression_attribute_values(":refunded", n(refunded))
+            .expression_attribute_values(":net", n(credit.amount_received - refunded))
             .expression_attribute_values(":currency", s(credit.currency))
             .expression_attribute_values(":pi", s(credit.intent_id))
             .expression_attribute_values(":evt", s(credit.event_id))
@@ -259,17 +324,33 @@ impl Ledger {
         // from their bundle then). It needs no condition, the claim's decides.
         let notification = Put::builder()
             .table_name(&self.notifications_table)
-            .set_item(Some(outbox::pending_item(credit, now.as_millis() as i64)))
+            .set_item(Some(outbox::pending_item(
+                &Owed::credit(credit),
+                now.as_millis() as i64,
+            )))
             .build()
             .map_err(|e| refused(credit.intent_id, "BuildError", e.to_string()))?;
-        let result = self
+        // Its refunds' entries, so that their own events find them recorded.
+        let of = RefundOf {
+            subscriber: credit.subscriber,
+            payment_id: credit.payment_id,
+            intent_id: credit.intent_id,
+            currency: credit.currency,
+            event_id: credit.event_id,
+            event_type: credit.event_type,
+            message_id: credit.message_id,
+        };
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(claim).build())
             .transact_items(TransactWriteItem::builder().update(increment).build())
-            .transact_items(TransactWriteItem::builder().put(notification).build())
-            .send()
-            .await;
+            .transact_items(TransactWriteItem::builder().put(notification).build());
+        for movement in credit.refunds {
+            let entry = refunds::entry_put(&self.idempotency_table, &of, movement, now)?;
+            request = request.transact_items(TransactWriteItem::builder().put(entry).build());
+        }
+        let result = request.send().await;
         match result {
             Ok(_) => Ok(Applied::Credited),
             Err(e) => classify_transaction(credit, e),
@@ -318,6 +399,7 @@ mod tests {
             event_id: "evt_this",
             event_type: "payment_intent.succeeded",
             message_id: MESSAGE,
+            refunds: &[],
         }
     }
 

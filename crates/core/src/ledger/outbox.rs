@@ -26,6 +26,9 @@ pub mod schema {
     pub const NEXT_ATTEMPT_AT: &str = "next_attempt_at";
     /// TTL, epoch seconds.
     pub const EXPIRES_AT: &str = "expires_at";
+    /// The notification's kind (`payment.credited`, …); absent on items written before there
+    /// was more than one, which are credits.
+    pub const TYPE: &str = "type";
 }
 
 /// A notification's `status`, as the table spells it.
@@ -83,6 +86,26 @@ spelled!(NotificationStatus {
     NotNotified => "not_notified",
 });
 
+/// What a notification tells its subscriber: one kind per movement of money on a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum NotificationKind {
+    /// A PaymentIntent credited the record (with any refunds it already had).
+    #[serde(rename = "payment.credited")]
+    Credited,
+    /// A refund took money back from a credited payment.
+    #[serde(rename = "payment.refunded")]
+    Refunded,
+    /// A refund failed (or was canceled) and its money came back.
+    #[serde(rename = "payment.refund_reversed")]
+    RefundReversed,
+}
+
+spelled!(NotificationKind {
+    Credited => "payment.credited",
+    Refunded => "payment.refunded",
+    RefundReversed => "payment.refund_reversed",
+});
+
 spelled!(AttemptOutcome {
     Delivered => "delivered",
     Retry => "retry",
@@ -93,31 +116,70 @@ spelled!(AttemptOutcome {
 /// How long notifications and their attempts are kept: past the 90 days a dispute can need.
 pub const RETENTION_SECS: i64 = 100 * 86_400;
 
-/// The `webhook-id` of a PaymentIntent's notification.
+/// The `webhook-id` of a PaymentIntent's credit notification.
 pub fn notification_id(intent_id: &str) -> String {
     format!("msg_{intent_id}")
 }
 
-/// The notification item a credit writes in its transaction: due now.
-pub fn pending_item(credit: &Credit<'_>, now_ms: i64) -> HashMap<String, AttributeValue> {
+/// A notification a movement owes, as its transaction writes it.
+#[derive(Debug, Clone)]
+pub struct Owed<'a> {
+    pub subscriber: &'a str,
+    /// The `webhook-id`: one per movement, the same on every attempt and resend.
+    pub id: String,
+    pub kind: NotificationKind,
+    pub payment_id: &'a str,
+    pub payment_intent: &'a str,
+    /// The refund it tells of, for a refund's movements.
+    pub refund: Option<&'a str>,
+    /// What moved, in the currency's minor unit.
+    pub amount: i64,
+    pub currency: &'a str,
+    pub event_id: &'a str,
+}
+
+impl<'a> Owed<'a> {
+    /// The credit's notification.
+    pub fn credit(credit: &Credit<'a>) -> Owed<'a> {
+        Owed {
+            subscriber: credit.subscriber,
+            id: notification_id(credit.intent_id),
+            kind: NotificationKind::Credited,
+            payment_id: credit.payment_id,
+            payment_intent: credit.intent_id,
+            refund: None,
+            amount: credit.amount_received,
+            currency: credit.currency,
+            event_id: credit.event_id,
+        }
+    }
+}
+
+/// The notification item a movement writes in its transaction: due now.
+pub fn pending_item(owed: &Owed<'_>, now_ms: i64) -> HashMap<String, AttributeValue> {
     let s = |v: &str| AttributeValue::S(v.to_string());
     let n = |v: i64| AttributeValue::N(v.to_string());
-    HashMap::from([
-        (schema::SUBSCRIBER.into(), s(credit.subscriber)),
-        (schema::SK.into(), s(&notification_id(credit.intent_id))),
-        ("id".into(), s(&notification_id(credit.intent_id))),
-        ("payment_id".into(), s(credit.payment_id)),
-        ("payment_intent".into(), s(credit.intent_id)),
-        ("amount".into(), n(credit.amount_received)),
-        ("currency".into(), s(credit.currency)),
-        ("event_id".into(), s(credit.event_id)),
+    let mut item = HashMap::from([
+        (schema::SUBSCRIBER.into(), s(owed.subscriber)),
+        (schema::SK.into(), s(&owed.id)),
+        ("id".into(), s(&owed.id)),
+        (schema::TYPE.into(), s(owed.kind.as_str())),
+        ("payment_id".into(), s(owed.payment_id)),
+        ("payment_intent".into(), s(owed.payment_intent)),
+        ("amount".into(), n(owed.amount)),
+        ("currency".into(), s(owed.currency)),
+        ("event_id".into(), s(owed.event_id)),
         ("credited_at".into(), n(now_ms)),
         ("status".into(), s(NotificationStatus::Pending.as_str())),
         ("attempts".into(), n(0)),
         (schema::DUE.into(), s(schema::DUE_VALUE)),
         (schema::NEXT_ATTEMPT_AT.into(), n(now_ms)),
         (schema::EXPIRES_AT.into(), n(now_ms / 1000 + RETENTION_SECS)),
-    ])
+    ]);
+    if let Some(refund) = owed.refund {
+        item.insert("refund".into(), s(refund));
+    }
+    item
 }
 
 #[cfg(test)]

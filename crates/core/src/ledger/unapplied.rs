@@ -361,6 +361,7 @@ pub async fn assign(
             event_id: &item.event_id,
             event_type: &item.event_type,
             message_id: delivery_id,
+            refunds: &[],
         })
         .await?;
     let (assigned, credited_to) = match applied {

@@ -8,7 +8,7 @@ mod outbound;
 mod settle;
 mod store;
 
-pub use message::{EVENT_TYPE, body, check_secret, generate_secret};
+pub use message::{EVENT_TYPES, body, check_secret, generate_secret};
 pub use notifier::{
     CONCURRENCY, DEFAULT_GIVE_UP_SECS, DEFAULT_RETRY_SECS, MAX_RETRY_SECS, Notifier,
     NotifierConfig, RunSummary,

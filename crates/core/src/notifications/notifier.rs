@@ -18,7 +18,7 @@ use secrecy::ExposeSecret;
 use super::settle::{self, DeadReason, Decided, Schedule, Step, Target};
 use super::{Attempt, Next, Notification, Notifications, Recorded, StoreError};
 use super::{Outbound, OutboundError};
-use crate::ledger::AttemptOutcome;
+use crate::ledger::{AttemptOutcome, RecordTotals};
 use crate::mode::Mode;
 use crate::secrets::{BundleParameterError, KeyRing};
 use crate::support::clock;
@@ -245,9 +245,9 @@ impl Notifier {
         }))
     }
 
-    /// The record's paid count, read once when the body is first built.
-    async fn paid(&self, n: &Notification) -> Result<Option<i64>, StoreError> {
-        crate::ledger::paid_count(
+    /// The record's sums, read once when the body is first built.
+    async fn totals(&self, n: &Notification) -> Result<Option<RecordTotals>, StoreError> {
+        crate::ledger::record_totals(
             &self.dynamodb,
             &self.payments_table,
             &n.subscriber,
@@ -256,7 +256,7 @@ impl Notifier {
         .await
         .map_err(|e| StoreError {
             table: self.payments_table.clone(),
-            action: "GetItem paid",
+            action: "GetItem record",
             detail: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
         })
     }
@@ -272,7 +272,7 @@ impl Notifier {
     ) -> Result<Ran, StoreError> {
         let body = match &n.body {
             Some(body) => body.clone(),
-            None => crate::notifications::body(n, self.paid(n).await?),
+            None => crate::notifications::body(n, self.totals(n).await?),
         };
         let lease = now_ms + LEASE_MS;
         if !self.store.claim(n, lease, &body).await? {

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::DeadReason;
 use crate::ledger::{
-    AttemptOutcome, NotificationStatus, OUTBOX_RETENTION_SECS as RETENTION_SECS,
+    AttemptOutcome, NotificationKind, NotificationStatus, OUTBOX_RETENTION_SECS as RETENTION_SECS,
     outbox_schema as schema,
 };
 use crate::support::dynamo::{self, ItemExt, ReadError};
@@ -24,8 +24,14 @@ pub struct Notification {
     pub subscriber: String,
     pub payment_id: String,
     pub payment_intent: String,
+    /// What it tells: a credit, a refund, a refund's money back.
+    pub kind: NotificationKind,
+    /// The refund it tells of, for a refund's movements.
+    pub refund: Option<String>,
+    /// What moved, in the currency's minor unit.
     pub amount: i64,
     pub currency: String,
+    /// When the movement was recorded, epoch ms.
     pub credited_at: i64,
     pub status: NotificationStatus,
     pub attempts: i64,
@@ -444,6 +450,11 @@ fn notification(item: &HashMap<String, AttributeValue>) -> Option<Notification> 
         subscriber: item.text(schema::SUBSCRIBER)?,
         payment_id: item.text("payment_id").unwrap_or_default(),
         payment_intent: item.text("payment_intent").unwrap_or_default(),
+        kind: match item.text(schema::TYPE) {
+            None => NotificationKind::Credited,
+            Some(kind) => NotificationKind::parse(&kind)?,
+        },
+        refund: item.text("refund"),
         amount: item.number("amount").unwrap_or_default(),
         currency: item.text("currency").unwrap_or_default(),
         credited_at: item.number("credited_at").unwrap_or_default(),
@@ -486,6 +497,8 @@ pub(super) fn fresh_notification() -> Notification {
         subscriber: "acme".into(),
         payment_id: "order-1".into(),
         payment_intent: "pi_1".into(),
+        kind: NotificationKind::Credited,
+        refund: None,
         amount: 1000,
         currency: "eur".into(),
         credited_at: 1_795_000_000_000,

@@ -3,9 +3,9 @@
 //! has its own tests.
 
 use crate::inbound::{Action, MAX_EVENT_AGE_SECS, StripeEvent};
-use crate::ledger;
+use crate::ledger::{self, RefundDirection, RefundMove};
 use crate::mode::Mode;
-use crate::stripe::PaymentIntentView;
+use crate::stripe::{PaymentIntentView, RefundView};
 
 use super::ProcessError;
 
@@ -16,6 +16,8 @@ pub(super) enum Asked {
     Nothing(String),
     /// Look this PaymentIntent up.
     LookUp(String),
+    /// Read this PaymentIntent's refunds.
+    Refunds(String),
 }
 
 /// An event of the key's mode, not older than any legitimate path brings, and what it asks.
@@ -31,9 +33,10 @@ pub(super) fn asked(
             key: key_mode,
         });
     }
-    let intent_id = match &event.action {
+    let asked = match &event.action {
         Action::Ignore { why } => return Ok(Asked::Nothing(why.to_string())),
-        Action::LookUp { intent_id } => intent_id.clone(),
+        Action::LookUp { intent_id } => Asked::LookUp(intent_id.clone()),
+        Action::Refunds { intent_id } => Asked::Refunds(intent_id.clone()),
     };
     if let Some(created) = event.created {
         let age = now_secs - created;
@@ -44,7 +47,26 @@ pub(super) fn asked(
             });
         }
     }
-    Ok(Asked::LookUp(intent_id))
+    Ok(asked)
+}
+
+/// The movements Stripe's refunds make, as it reports them now: money out for every refund
+/// that took it from the balance, money back for every one that then failed or was canceled.
+/// A refund canceled before it took anything moves nothing.
+pub(super) fn refund_moves(refunds: &[RefundView]) -> Vec<RefundMove> {
+    let mut moves = Vec::new();
+    for refund in refunds.iter().filter(|r| r.took_money() && r.amount > 0) {
+        let movement = |direction| RefundMove {
+            refund_id: refund.id.clone(),
+            amount: refund.amount,
+            direction,
+        };
+        moves.push(movement(RefundDirection::Out));
+        if refund.gave_money_back() {
+            moves.push(movement(RefundDirection::Back));
+        }
+    }
+    moves
 }
 
 /// The payment record a PaymentIntent names: its own `metadata.id` first, then what a Checkout
@@ -151,6 +173,7 @@ mod tests {
                 .map(|i| [("id".to_string(), i.to_string())].into())
                 .unwrap_or_default(),
             livemode,
+            latest_charge: None,
         }
     }
 
@@ -263,6 +286,62 @@ mod tests {
             .unwrap_err()
             .reason(),
             Reason::IntentModeMismatch
+        );
+    }
+
+    fn refund(id: &str, amount: i64, status: &str, took: bool, back: bool) -> RefundView {
+        RefundView {
+            id: id.into(),
+            amount,
+            currency: "eur".into(),
+            status: Some(status.into()),
+            payment_intent: Some("pi_1".into()),
+            balance_transaction: took.then(|| serde_json::json!("txn_1")),
+            failure_balance_transaction: back.then(|| serde_json::json!("txn_2")),
+        }
+    }
+
+    #[test]
+    fn each_refund_moves_money_out_once_and_back_once_if_it_failed() {
+        let moves = refund_moves(&[
+            refund("re_made", 300, "succeeded", true, false),
+            refund("re_failed", 200, "failed", true, true),
+            refund("re_canceled_first", 100, "canceled", false, false),
+            refund("re_pending", 50, "pending", true, false),
+        ]);
+        let out = |id: &str, amount| RefundMove {
+            refund_id: id.into(),
+            amount,
+            direction: RefundDirection::Out,
+        };
+        assert_eq!(
+            moves,
+            vec![
+                out("re_made", 300),
+                out("re_failed", 200),
+                RefundMove {
+                    direction: RefundDirection::Back,
+                    ..out("re_failed", 200)
+                },
+                out("re_pending", 50),
+            ]
+        );
+        let refunded: i64 = moves.iter().map(RefundMove::refunded_delta).sum();
+        assert_eq!(refunded, 350, "the failed one gave its money back");
+    }
+
+    #[test]
+    fn a_refund_event_asks_for_the_refunds_of_its_payment_intent() {
+        let e = event(
+            Some(false),
+            Action::Refunds {
+                intent_id: "pi_1".into(),
+            },
+            Some(NOW),
+        );
+        assert_eq!(
+            asked(&e, Mode::Test, NOW).unwrap(),
+            Asked::Refunds("pi_1".into())
         );
     }
 }

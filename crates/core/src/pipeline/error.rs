@@ -107,7 +107,9 @@ impl ProcessError {
             ProcessError::IntentMode { .. } => Reason::IntentModeMismatch,
             ProcessError::Ledger(LedgerError::CurrencyMismatch { .. }) => Reason::CurrencyMismatch,
             ProcessError::Ledger(LedgerError::BadPaymentId(_)) => Reason::BadPaymentId,
-            ProcessError::Ledger(LedgerError::Refused { .. }) => Reason::LedgerRefused,
+            ProcessError::Ledger(LedgerError::Refused { .. } | LedgerError::NoRecordFor { .. }) => {
+                Reason::LedgerRefused
+            }
             ProcessError::Ledger(LedgerError::Conflict { .. } | LedgerError::Busy { .. }) => {
                 Reason::LedgerBusy
             }

@@ -16,7 +16,8 @@ pub use outcome::{Notice, Outcome};
 
 use crate::inbound::StripeEvent;
 use crate::ledger::{
-    Applied, Credit, CreditedBy, KnownCredits, Ledger, LedgerError, Unapplied, UnappliedPayment,
+    Applied, Credit, CreditedBy, KnownCredits, Ledger, LedgerError, RefundOf, RefundRecorded,
+    Unapplied, UnappliedPayment,
 };
 use crate::mode::Mode;
 use crate::stripe::StripeApi;
@@ -88,6 +89,54 @@ impl Pipeline {
         Ok(Some((by, outcome)))
     }
 
+    /// A refund event: the PaymentIntent's refunds as Stripe lists them now, each movement
+    /// recorded once on the record its credit went to. A PaymentIntent not credited here is
+    /// left to its credit, which records the refunds it has by then.
+    async fn apply_refunds(
+        &self,
+        account: Account<'_>,
+        event: &StripeEvent,
+        intent_id: &str,
+        delivery_id: &str,
+        notice: &mut Notice<'_>,
+    ) -> Result<Outcome, ProcessError> {
+        let subscriber = account.subscriber;
+        let by = match self.known_credits.get(subscriber, intent_id) {
+            Some(known) => Some(known.by),
+            None => self.ledger.credited_by(subscriber, intent_id).await?,
+        };
+        let Some(by) = by else {
+            return Ok(Outcome::Ignored(
+                "PaymentIntent not credited: its credit will record its refunds".into(),
+            ));
+        };
+        notice.payment_id = Some(by.payment_id.clone());
+        let asked = Instant::now();
+        let refunds = self.stripe.refunds(account.api_key, intent_id).await;
+        telemetry::stripe_lookup(asked.elapsed());
+        let refunds = refunds?;
+        let of = RefundOf {
+            subscriber,
+            payment_id: &by.payment_id,
+            intent_id,
+            currency: &by.currency,
+            event_id: &event.id,
+            event_type: &event.event_type,
+            message_id: delivery_id,
+        };
+        let (mut recorded, mut known) = (0, 0);
+        for movement in decide::refund_moves(&refunds) {
+            match self.ledger.record_refund(&of, &movement).await? {
+                RefundRecorded::Now | RefundRecorded::Earlier => {
+                    telemetry::refunded(&by.currency, movement.refunded_delta());
+                    recorded += 1;
+                }
+                RefundRecorded::Already => known += 1,
+            }
+        }
+        Ok(Outcome::Refunds { recorded, known })
+    }
+
     /// The key's mode, if it is the deployment's: checked before anything is done with the
     /// key, so a test key never credits a live deployment.
     pub fn key_mode(&self, api_key: &SecretString) -> Result<Mode, ProcessError> {
@@ -120,6 +169,12 @@ impl Pipeline {
         let intent_id = match decide::asked(&event, key_mode, clock::now_ms() / 1000)? {
             Asked::Nothing(why) => return Ok(Outcome::Ignored(why)),
             Asked::LookUp(intent_id) => intent_id,
+            Asked::Refunds(intent_id) => {
+                notice.payment_intent = Some(intent_id.clone());
+                return self
+                    .apply_refunds(account, &event, &intent_id, delivery_id, notice)
+                    .await;
+            }
         };
         notice.payment_intent = Some(intent_id.clone());
 
@@ -146,6 +201,16 @@ impl Pipeline {
         let amount_received = match decide::collected(&intent, key_mode)? {
             Collected::Not(why) => return Ok(Outcome::Ignored(why)),
             Collected::Received(amount) => amount,
+        };
+        // Refunded before its credit: the credit records them too, so what went back is
+        // never credited as kept. Only then a second Stripe call.
+        let refunds = if intent.has_refunds() {
+            let asked = Instant::now();
+            let refunds = self.stripe.refunds(api_key, &intent_id).await;
+            telemetry::stripe_lookup(asked.elapsed());
+            decide::refund_moves(&refunds?)
+        } else {
+            Vec::new()
         };
         let unapplied = |error: ProcessError| UnappliedPayment {
             subscriber,
@@ -183,6 +248,7 @@ impl Pipeline {
                 event_id: &event.id,
                 event_type: &event.event_type,
                 message_id,
+                refunds: &refunds,
             })
             .await;
         let applied = match applied {

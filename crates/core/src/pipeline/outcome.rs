@@ -13,6 +13,12 @@ pub enum Outcome {
     },
     /// Another delivery credited this PaymentIntent.
     Duplicate(CreditedBy),
+    /// A refund event of a credited PaymentIntent: `recorded` movements recorded now (refunds
+    /// made, or failed and given back), `known` recorded before.
+    Refunds {
+        recorded: usize,
+        known: usize,
+    },
     Ignored(String),
     /// Succeeded, but names no usable payment record: kept in the unapplied table for an
     /// operator to assign.
