@@ -19,7 +19,17 @@ localstripe as installed; the arguments are localstripe's own.
   made, with `status` "failed", a `failure_balance_transaction` that "reverses the initial
   balance transaction", and a `refund.failed` event ("The Refund object"; "Refunds: failed
   refunds"). localstripe has no failing refund; `POST /_config/payhook/refunds/{id}/fail` makes one
-  fail that way (under `/_config/`, the paths localstripe serves without an API key). A charge's `amount_refunded` then leaves it out.
+  fail that way (under `/_config/`, the paths localstripe serves without an API key). A
+  charge's `amount_refunded` then leaves it out.
+- Checkout Sessions: localstripe has none. Stripe retrieves one (`GET
+  /v1/checkout/sessions/:id`) and lists them by PaymentIntent (`GET
+  /v1/checkout/sessions?payment_intent=…`, "Only return the Checkout Session for the
+  PaymentIntent specified": "List all Checkout Sessions"), each with its `metadata`,
+  `client_reference_id` and `payment_intent` ("The Checkout Session object"), and sends
+  `checkout.session.completed` when it is paid. A customer's pages cannot run here, so
+  `POST /_config/payhook/checkout_sessions` (payment_intent, metadata[id],
+  client_reference_id) makes the completed Session of a succeeded PaymentIntent, as Checkout
+  leaves it, and sends its event.
 
 Usage: localstripe_stripe_fields.py --port PORT [--from-scratch]
 """
@@ -103,5 +113,53 @@ async def fail_refund(request):
 
 
 server.app.router.add_post("/_config/payhook/refunds/{id}/fail", fail_refund)
+
+
+class CheckoutSession(resources.StripeObject):
+    object = "checkout.session"
+    _id_prefix = "cs_test_"
+
+    def __init__(self, payment_intent=None, metadata=None, client_reference_id=None):
+        intent = resources.PaymentIntent._api_retrieve(payment_intent)
+        if intent.status != "succeeded":
+            raise resources.UserError(400, "The PaymentIntent has not succeeded")
+        super().__init__()
+        self.mode = "payment"
+        self.status = "complete"
+        self.payment_status = "paid"
+        self.payment_intent = intent.id
+        self.amount_total = intent.amount
+        self.currency = intent.currency
+        self.metadata = metadata or {}
+        self.client_reference_id = client_reference_id
+
+    @classmethod
+    def _api_list_all(cls, url, payment_intent=None, limit=None, starting_after=None):
+        li = super()._api_list_all(url, limit=limit, starting_after=starting_after)
+        if payment_intent is not None:
+            li._list = [s for s in li._list if s.payment_intent == payment_intent]
+        li._list.sort(key=lambda s: s.created, reverse=True)
+        return li
+
+
+async def make_checkout_session(request):
+    data = await server.get_post_data(request) or {}
+    session = CheckoutSession(
+        payment_intent=data.get("payment_intent"),
+        metadata=data.get("metadata"),
+        client_reference_id=data.get("client_reference_id"),
+    )
+    schedule_webhook(resources.Event("checkout.session.completed", session))
+    return web.json_response(session._export())
+
+
+server.app.router.add_post("/_config/payhook/checkout_sessions", make_checkout_session)
+server.app.router.add_get(
+    "/v1/checkout/sessions/{id}", server.api_retrieve(CheckoutSession, None)
+)
+server.app.router.add_get(
+    "/v1/checkout/sessions",
+    server.api_list_all(CheckoutSession, "/v1/checkout/sessions"),
+)
 
 server.start()

@@ -1,13 +1,14 @@
 //! Money that cannot be applied by itself is kept, not dead-lettered: a succeeded PaymentIntent
 //! without a payment id, or in another currency than its record, lands in the unapplied table
-//! with its reason and the delivery it came from. A Checkout Session's own metadata.id, then
-//! its client_reference_id, are tried first.
+//! with its reason and the delivery it came from. The Checkout Session that collected it, as
+//! Stripe returns it (its metadata.id, then its client_reference_id), is asked first; the
+//! event's copy of the Session names nothing.
 
 use payhook_testkit::delivery::sqs_event;
 use payhook_testkit::logs::Logs;
 use payhook_testkit::stack::*;
 
-/// A `checkout.session.completed` body for `intent_id`, its Session carrying `fields`.
+/// A `checkout.session.completed` body for `intent_id` whose copy of the Session names these.
 fn session_body(
     intent_id: &str,
     metadata_id: Option<&str>,
@@ -112,23 +113,31 @@ async fn a_checkout_session_names_the_payment_when_its_payment_intent_does_not()
     let stack = Stack::new().await;
     let by_metadata = stack.intent_with(None, 1100, "eur").await;
     let by_reference = stack.intent_with(None, 1200, "eur").await;
+    stack
+        .checkout_session(
+            &by_metadata,
+            Some("order-session-meta"),
+            Some("order-ref-ignored"),
+        )
+        .await;
+    stack
+        .checkout_session(&by_reference, None, Some("order-session-ref"))
+        .await;
+    // Any event of the payment finds its Session: the Session's own event, and a
+    // payment_intent.succeeded that says nothing of Checkout.
     let r = stack
         .consumer
         .handle(sqs_event(vec![
             good(
                 &stack,
                 "m-s1",
-                &session_body(
-                    &by_metadata,
-                    Some("order-session-meta"),
-                    Some("order-ref-ignored"),
-                ),
+                &sample_body("checkout.session.completed", &by_metadata),
             )
             .sqs(),
             good(
                 &stack,
                 "m-s2",
-                &session_body(&by_reference, None, Some("order-session-ref")),
+                &sample_body("payment_intent.succeeded", &by_reference),
             )
             .sqs(),
         ]))
@@ -146,12 +155,9 @@ async fn a_checkout_session_names_the_payment_when_its_payment_intent_does_not()
         stack.record(SUBSCRIBER, "order-session-ref").await.unwrap()["paid"],
         1
     );
-    assert!(
-        stack
-            .record(SUBSCRIBER, "order-ref-ignored")
-            .await
-            .is_none()
-    );
+    for never in ["order-ref-ignored", "order-1001"] {
+        assert!(stack.record(SUBSCRIBER, never).await.is_none(), "{never}");
+    }
     assert!(
         stack
             .consumer
@@ -162,6 +168,50 @@ async fn a_checkout_session_names_the_payment_when_its_payment_intent_does_not()
             .unwrap()
             .is_empty()
     );
+}
+
+/// What an attacker holding the subscriber's webhook secret would try: a Checkout event whose
+/// copy of the Session names another customer's order. The record comes from Stripe's Session,
+/// so the payment lands on its own order; a payment with no Session is kept, never credited to
+/// the order the body names; and the genuine event then finds it credited.
+#[tokio::test]
+async fn a_signed_checkout_body_cannot_steer_a_payment_onto_another_record() {
+    let stack = Stack::new().await;
+    let real = stack.intent_with(None, 1500, "eur").await;
+    stack
+        .checkout_session(&real, Some("order-real"), None)
+        .await;
+    let sessionless = stack.intent_with(None, 1600, "eur").await;
+    let steer = |intent: &str| session_body(intent, Some("order-victim"), Some("order-victim"));
+    let r = stack
+        .consumer
+        .handle(sqs_event(vec![
+            good(&stack, "m-steer", &steer(&real)).sqs(),
+            good(&stack, "m-steer-no-session", &steer(&sessionless)).sqs(),
+        ]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&r).is_empty());
+    assert!(stack.record(SUBSCRIBER, "order-victim").await.is_none());
+    let record = stack
+        .record(SUBSCRIBER, "order-real")
+        .await
+        .expect("credited");
+    assert_eq!(
+        (record["paid"].clone(), record["amount_received"].clone()),
+        (1.into(), 1500.into())
+    );
+    let kept = stack
+        .consumer
+        .pipeline
+        .unapplied
+        .list(Some(SUBSCRIBER))
+        .await
+        .expect("list");
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].payment_intent, sessionless);
+    assert_eq!(kept[0].reason, "no_payment_id");
+    assert_eq!(kept[0].payment_id, None);
 }
 
 /// A PaymentIntent whose own event named no record is kept as unapplied money; when its
@@ -197,13 +247,16 @@ async fn kept_money_that_a_checkout_session_later_credits_is_marked_applied() {
         payhook::ledger::UnappliedStatus::Unapplied
     );
 
+    stack
+        .checkout_session(&intent, Some("order-late-session"), None)
+        .await;
     let credited = stack
         .consumer
         .handle(sqs_event(vec![
             good(
                 &stack,
                 "m-session-later",
-                &session_body(&intent, Some("order-late-session"), None),
+                &sample_body("checkout.session.completed", &intent),
             )
             .sqs(),
         ]))

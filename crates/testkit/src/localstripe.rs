@@ -97,6 +97,48 @@ pub async fn fail_refund(stripe_base: &str, refund_id: &str) -> Result<(), BoxEr
     Ok(())
 }
 
+/// Makes the completed Checkout Session of a succeeded PaymentIntent, naming its record as a
+/// Checkout integration does (`metadata.id`, `client_reference_id`), and has localstripe send
+/// its `checkout.session.completed` (the project's localstripe patch,
+/// `POST /_config/payhook/checkout_sessions`). Returns the Session id.
+pub async fn checkout_session(
+    stripe_base: &str,
+    intent_id: &str,
+    metadata_id: Option<&str>,
+    client_reference_id: Option<&str>,
+) -> Result<String, BoxError> {
+    let metadata = match metadata_id {
+        Some(id) => serde_json::json!({ "id": id }),
+        None => serde_json::json!({}),
+    };
+    let body = serde_json::json!({
+        "payment_intent": intent_id,
+        "metadata": metadata,
+        "client_reference_id": client_reference_id,
+    });
+    let answer = post_json(
+        stripe_base,
+        "/_config/payhook/checkout_sessions",
+        &body.to_string(),
+    )
+    .await?;
+    let (head, json) = answer
+        .split_once("\r\n\r\n")
+        .ok_or("localstripe's answer has no body")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!(
+            "Checkout Session for {intent_id}: {}",
+            head.lines().next().unwrap_or_default()
+        )
+        .into());
+    }
+    let session: serde_json::Value = serde_json::from_str(json)?;
+    session["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("no Session id in {json}").into())
+}
+
 /// POSTs a JSON body to one of localstripe's own endpoints; returns the whole answer.
 async fn post_json(stripe_base: &str, path: &str, body: &str) -> Result<String, BoxError> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -232,6 +232,24 @@ impl Stack {
             .expect("refund on localstripe")
     }
 
+    /// The completed Checkout Session of a succeeded PaymentIntent, naming its record as a
+    /// Checkout integration does.
+    pub async fn checkout_session(
+        &self,
+        intent_id: &str,
+        metadata_id: Option<&str>,
+        client_reference_id: Option<&str>,
+    ) -> String {
+        localstripe::checkout_session(
+            &self.stripe_base,
+            intent_id,
+            metadata_id,
+            client_reference_id,
+        )
+        .await
+        .expect("Checkout Session on localstripe")
+    }
+
     /// Makes a refund fail after it was made: its money comes back.
     pub async fn fail_refund(&self, refund_id: &str) {
         localstripe::fail_refund(&self.stripe_base, refund_id)

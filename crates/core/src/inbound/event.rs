@@ -64,11 +64,6 @@ pub struct StripeEvent {
     pub livemode: Option<bool>,
     /// When Stripe created the event, epoch seconds.
     pub created: Option<i64>,
-    /// Where else the payment id may be named, in the order to try after the PaymentIntent's
-    /// own `metadata.id`: for `checkout.session.completed`, the Session's `metadata.id`, then
-    /// its `client_reference_id` (Checkout integrations often set those, not the
-    /// PaymentIntent's metadata).
-    pub fallback_payment_ids: Vec<String>,
     pub action: Action,
 }
 
@@ -125,17 +120,6 @@ struct RawObject<'a> {
     object: Option<&'a RawValue>,
     #[serde(default, borrow)]
     payment_intent: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    metadata: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    client_reference_id: Option<&'a RawValue>,
-}
-
-/// A metadata object's `id`, if it is a string.
-#[derive(Deserialize)]
-struct MetadataId<'a> {
-    #[serde(default, borrow)]
-    id: Option<&'a RawValue>,
 }
 
 /// An expanded object in place of an id.
@@ -247,25 +231,12 @@ pub fn parse(body: &str) -> Result<StripeEvent, EventError> {
             why: "event type not handled",
         },
     };
-    let fallback_payment_ids = if raw.event_type.starts_with("checkout.session.") {
-        let metadata_id = object
-            .metadata
-            .and_then(|m| serde_json::from_str::<MetadataId>(m.get()).ok())
-            .and_then(|m| string(m.id));
-        [metadata_id, string(object.client_reference_id)]
-            .into_iter()
-            .flatten()
-            .collect()
-    } else {
-        Vec::new()
-    };
     Ok(StripeEvent {
         id: raw.id.into_owned(),
         event_type: raw.event_type.into_owned(),
         livemode: raw.livemode,
         created: raw.created,
         action,
-        fallback_payment_ids,
     })
 }
 
@@ -305,37 +276,6 @@ mod tests {
 
     fn event(kind: &str, object: &str) -> String {
         format!(r#"{{"id":"evt_1","object":"event","type":"{kind}","data":{{"object":{object}}}}}"#)
-    }
-
-    #[test]
-    fn a_checkout_session_offers_its_metadata_id_then_its_client_reference_id() {
-        let session = |fields: &str| {
-            event(
-                "checkout.session.completed",
-                &format!(
-                    r#"{{"id":"cs_1","object":"checkout.session","payment_intent":"pi_1"{fields}}}"#
-                ),
-            )
-        };
-        let fallbacks = |fields: &str| parse(&session(fields)).unwrap().fallback_payment_ids;
-        assert_eq!(
-            fallbacks(r#","metadata":{"id":"order-m"},"client_reference_id":"order-c""#),
-            ["order-m", "order-c"]
-        );
-        assert_eq!(
-            fallbacks(r#","client_reference_id":"order-c""#),
-            ["order-c"]
-        );
-        assert_eq!(
-            fallbacks(r#","metadata":{"id":7},"client_reference_id":null"#),
-            Vec::<String>::new()
-        );
-        // Only a Session offers them.
-        let charge = event(
-            "charge.succeeded",
-            r#"{"id":"ch_1","object":"charge","payment_intent":"pi_1","metadata":{"id":"order-m"}}"#,
-        );
-        assert!(parse(&charge).unwrap().fallback_payment_ids.is_empty());
     }
 
     #[test]

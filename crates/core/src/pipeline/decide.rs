@@ -5,7 +5,7 @@
 use crate::inbound::{Action, MAX_EVENT_AGE_SECS, StripeEvent};
 use crate::ledger::{self, RefundDirection, RefundMove};
 use crate::mode::Mode;
-use crate::stripe::{PaymentIntentView, RefundView};
+use crate::stripe::{CheckoutSessionView, PaymentIntentView, RefundView};
 
 use super::ProcessError;
 
@@ -69,31 +69,42 @@ pub(super) fn refund_moves(refunds: &[RefundView]) -> Vec<RefundMove> {
     moves
 }
 
-/// The payment record a PaymentIntent names: its own `metadata.id` first, then what a Checkout
-/// Session names (its `metadata.id`, its `client_reference_id`): the first that can be a record
-/// key, else the PaymentIntent's own id as it is (the ledger then refuses it by name). The flag
-/// says whether the name came from elsewhere than the PaymentIntent.
+/// The payment record a PaymentIntent names: its own `metadata.id` first, then what the
+/// Checkout Session that collected it names as Stripe returns it (its `metadata.id`, its
+/// `client_reference_id`): the first that can be a record key, else the PaymentIntent's own id
+/// as it is (the ledger then refuses it by name). Never the event's copy of the Session: whoever
+/// could sign an event could steer a real payment onto another record. The flag says whether
+/// the name came from the Session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Named {
     pub payment_id: Option<String>,
     pub from_session: bool,
 }
 
-pub(super) fn named_payment(intent: &PaymentIntentView, event: &StripeEvent) -> Named {
+/// Whether the PaymentIntent names no usable record itself, so its Checkout Session is asked.
+pub(super) fn needs_session(intent: &PaymentIntentView) -> bool {
+    !intent
+        .metadata
+        .get("id")
+        .is_some_and(|id| ledger::is_valid_payment_id(id))
+}
+
+pub(super) fn named_payment(
+    intent: &PaymentIntentView,
+    session: Option<&CheckoutSessionView>,
+) -> Named {
     let own = intent.metadata.get("id");
     let own_usable = own.filter(|id| ledger::is_valid_payment_id(id));
-    let payment_id = own_usable
-        .or_else(|| {
-            event
-                .fallback_payment_ids
-                .iter()
-                .find(|id| ledger::is_valid_payment_id(id))
-        })
-        .or(own)
-        .cloned();
+    let from_session = session.and_then(|s| {
+        [s.metadata.get("id"), s.client_reference_id.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|id| ledger::is_valid_payment_id(id))
+    });
+    let payment_id = own_usable.or(from_session).or(own).cloned();
     Named {
         payment_id,
-        from_session: own_usable.is_none(),
+        from_session: own_usable.is_none() && from_session.is_some(),
     }
 }
 
@@ -146,7 +157,6 @@ mod tests {
             event_type: "payment_intent.succeeded".into(),
             livemode,
             created,
-            fallback_payment_ids: vec![],
             action,
         }
     }
@@ -220,40 +230,61 @@ mod tests {
         );
     }
 
+    fn session(metadata_id: Option<&str>, reference: Option<&str>) -> CheckoutSessionView {
+        CheckoutSessionView {
+            id: "cs_1".into(),
+            payment_intent: Some("pi_1".into()),
+            metadata: metadata_id
+                .map(|i| [("id".to_string(), i.to_string())].into())
+                .unwrap_or_default(),
+            client_reference_id: reference.map(str::to_string),
+        }
+    }
+
     #[test]
     fn the_payment_intents_own_id_first_then_the_sessions() {
-        let mut e = event(Some(false), look_up(), None);
-        e.fallback_payment_ids = vec!["x".repeat(300), "order-from-session".into()];
-        let own = named_payment(
-            &intent("succeeded", Some(false), Some(1), Some("order-1")),
-            &e,
-        );
+        let long = "x".repeat(300);
+        let s = session(Some(&long), Some("order-from-session"));
+        let own = intent("succeeded", Some(false), Some(1), Some("order-1"));
+        assert!(!needs_session(&own));
         assert_eq!(
-            own,
+            named_payment(&own, Some(&s)),
             Named {
                 payment_id: Some("order-1".into()),
                 from_session: false
             }
         );
-        let session = named_payment(&intent("succeeded", Some(false), Some(1), None), &e);
+        let none = intent("succeeded", Some(false), Some(1), None);
+        assert!(needs_session(&none));
         assert_eq!(
-            session,
+            named_payment(&none, Some(&s)),
             Named {
                 payment_id: Some("order-from-session".into()),
                 from_session: true
-            }
+            },
+            "an unusable Session metadata.id gives way to its client_reference_id"
+        );
+        assert_eq!(
+            named_payment(&none, Some(&session(Some("order-m"), Some("order-c")))).payment_id,
+            Some("order-m".into())
         );
         // An unusable own id gives way to a usable Session one, and stands when there is none.
-        let long = "y".repeat(300);
         let unusable = intent("succeeded", Some(false), Some(1), Some(&long));
+        assert!(needs_session(&unusable));
         assert_eq!(
-            named_payment(&unusable, &e).payment_id.as_deref(),
+            named_payment(&unusable, Some(&s)).payment_id.as_deref(),
             Some("order-from-session")
         );
-        e.fallback_payment_ids.clear();
-        assert_eq!(named_payment(&unusable, &e).payment_id, Some(long));
         assert_eq!(
-            named_payment(&intent("succeeded", Some(false), Some(1), None), &e).payment_id,
+            named_payment(&unusable, None),
+            Named {
+                payment_id: Some(long),
+                from_session: false
+            }
+        );
+        assert_eq!(named_payment(&none, None).payment_id, None);
+        assert_eq!(
+            named_payment(&none, Some(&session(None, None))).payment_id,
             None
         );
     }

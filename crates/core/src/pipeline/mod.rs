@@ -193,15 +193,25 @@ impl Pipeline {
         let intent = self.stripe.payment_intent(api_key, &intent_id).await;
         telemetry::stripe_lookup(asked.elapsed());
         let intent = intent?;
-        let Named {
-            payment_id,
-            from_session,
-        } = decide::named_payment(&intent, &event);
-        notice.payment_id = payment_id.clone();
         let amount_received = match decide::collected(&intent, key_mode)? {
             Collected::Not(why) => return Ok(Outcome::Ignored(why)),
             Collected::Received(amount) => amount,
         };
+        // A PaymentIntent that names no record itself (Checkout integrations name it on the
+        // Session): the Session as Stripe holds it names it, whatever the event carried.
+        let session = if decide::needs_session(&intent) {
+            let asked = Instant::now();
+            let session = self.stripe.checkout_session(api_key, &intent_id).await;
+            telemetry::stripe_lookup(asked.elapsed());
+            session?
+        } else {
+            None
+        };
+        let Named {
+            payment_id,
+            from_session,
+        } = decide::named_payment(&intent, session.as_ref());
+        notice.payment_id = payment_id.clone();
         // Refunded before its credit: the credit records them too, so what went back is
         // never credited as kept. Only then a second Stripe call.
         let refunds = if intent.has_refunds() {

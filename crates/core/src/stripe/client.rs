@@ -1,14 +1,6 @@
-//! Fetches a PaymentIntent from the Stripe API with the subscriber's own key.
-//!
-//! One GET through one pooled HTTP client for every subscriber (the key is a per-request
-//! header), so a warm execution environment keeps its connections to Stripe open across
-//! messages and invocations. async-stripe's client cannot do that: it builds hyper with
-//! `pool_max_idle_per_host(0)` (0.41 and 1.0.0-rc.10 alike), a TCP and TLS handshake per call,
-//! with no way to hand it a client of our own. It still creates intents in `local.rs`.
-//! We read a narrow view of the PaymentIntent: the full model insists on fields that some API
-//! versions (and localstripe) leave out.
+//! One pooled HTTPS client to Stripe's API: a GET within the timeout, sent once more on a fresh
+//! connection when a pooled one turns out closed, and Stripe's answer classified.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty, Limited};
@@ -20,7 +12,7 @@ use hyper_util::rt::TokioExecutor;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-/// The API version our view was written against, sent on every request so that a change of
+/// The API version our views were written against, sent on every request so that a change of
 /// the account's default version cannot change what we read.
 pub const STRIPE_VERSION: &str = "2023-10-16";
 /// A PaymentIntent is a few KB; anything far larger is not one.
@@ -29,97 +21,6 @@ const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// and more), so we seldom pick a connection the other end is closing.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// What we read of a PaymentIntent. Stripe always sends `amount_received`; it is optional here
-/// only so that its absence is refused with its own reason instead of a parse error.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct PaymentIntentView {
-    pub id: String,
-    pub status: String,
-    pub amount: i64,
-    #[serde(default)]
-    pub amount_received: Option<i64>,
-    pub currency: String,
-    #[serde(default)]
-    pub metadata: HashMap<String, String>,
-    /// Stripe's `livemode` (absent: `None`, which matches no key's mode).
-    #[serde(default)]
-    pub livemode: Option<bool>,
-    /// The charge that collected it, expanded in the same request: whether anything of it has
-    /// been refunded is known without a second call.
-    #[serde(default)]
-    pub latest_charge: Option<ChargeView>,
-}
-
-impl PaymentIntentView {
-    pub fn succeeded(&self) -> bool {
-        self.status == "succeeded"
-    }
-
-    /// Whether Stripe reports any of its money refunded (then its refunds are read).
-    pub fn has_refunds(&self) -> bool {
-        self.latest_charge
-            .as_ref()
-            .is_some_and(|c| c.amount_refunded > 0)
-    }
-}
-
-/// What we read of the PaymentIntent's latest charge.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct ChargeView {
-    pub id: String,
-    /// Stripe's `amount_refunded`: refunded so far, in the currency's minor unit.
-    #[serde(default)]
-    pub amount_refunded: i64,
-}
-
-/// What we read of a refund. A refund takes its money from the balance when it is made
-/// (`balance_transaction`) and, if it later fails, gives it back (`failure_balance_transaction`,
-/// "the adjustment made on your account balance that reverses the initial balance
-/// transaction": Stripe API reference, "The Refund object").
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct RefundView {
-    pub id: String,
-    pub amount: i64,
-    pub currency: String,
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default)]
-    pub payment_intent: Option<String>,
-    #[serde(default)]
-    pub balance_transaction: Option<serde_json::Value>,
-    #[serde(default)]
-    pub failure_balance_transaction: Option<serde_json::Value>,
-}
-
-impl RefundView {
-    /// Its money left the balance: a balance transaction exists (an expanded one or its id).
-    pub fn took_money(&self) -> bool {
-        self.balance_transaction
-            .as_ref()
-            .is_some_and(|v| !v.is_null())
-    }
-
-    /// Its money came back: it failed after taking it (a reversing balance transaction), or it
-    /// was canceled.
-    pub fn gave_money_back(&self) -> bool {
-        self.failure_balance_transaction
-            .as_ref()
-            .is_some_and(|v| !v.is_null())
-            || self.status.as_deref() == Some("canceled")
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct RefundPage {
-    data: Vec<RefundView>,
-    #[serde(default)]
-    has_more: bool,
-}
-
-/// The most refunds read for one PaymentIntent: far more than any payment has, and few enough
-/// for their entries to fit one DynamoDB transaction with the credit.
-pub const MAX_REFUNDS: usize = 90;
 
 /// A failed Stripe request; `target` names what was asked for (a PaymentIntent id, or an event
 /// listing).
@@ -190,101 +91,9 @@ impl StripeApi {
         })
     }
 
-    pub async fn payment_intent(
-        &self,
-        api_key: &SecretString,
-        intent_id: &str,
-    ) -> Result<PaymentIntentView, StripeApiError> {
-        // intent_id is checked to be `pi_` and plain characters (event.rs): it cannot leave
-        // the path.
-        // The latest charge expanded: its `amount_refunded` says whether refunds exist, in this
-        // one request.
-        let view: PaymentIntentView = self
-            .get_json(
-                api_key,
-                &format!("v1/payment_intents/{intent_id}?expand%5B%5D=latest_charge"),
-                intent_id,
-            )
-            .await?;
-        if view.id != intent_id {
-            return Err(StripeApiError::BadResponse {
-                target: intent_id.to_string(),
-                detail: format!("answer is for {}", view.id),
-            });
-        }
-        Ok(view)
-    }
-
-    /// Every refund of the PaymentIntent as Stripe lists them now (`GET /v1/refunds` filtered by
-    /// `payment_intent`, every page), each checked to be of this PaymentIntent.
-    pub async fn refunds(
-        &self,
-        api_key: &SecretString,
-        intent_id: &str,
-    ) -> Result<Vec<RefundView>, StripeApiError> {
-        let target = format!("{intent_id} refunds");
-        let mut refunds: Vec<RefundView> = Vec::new();
-        loop {
-            let mut query = url::form_urlencoded::Serializer::new(String::new());
-            query
-                .append_pair("payment_intent", intent_id)
-                .append_pair("limit", "100");
-            if let Some(last) = refunds.last() {
-                query.append_pair("starting_after", &last.id);
-            }
-            let page: RefundPage = self
-                .get_json(api_key, &format!("v1/refunds?{}", query.finish()), &target)
-                .await?;
-            let more = page.has_more && !page.data.is_empty();
-            refunds.extend(page.data);
-            if let Some(other) = refunds.iter().find(|r| {
-                r.payment_intent
-                    .as_deref()
-                    .is_some_and(|pi| pi != intent_id)
-            }) {
-                return Err(StripeApiError::BadResponse {
-                    target,
-                    detail: format!("refund {} is of another PaymentIntent", other.id),
-                });
-            }
-            if refunds.len() > MAX_REFUNDS {
-                return Err(StripeApiError::BadResponse {
-                    target,
-                    detail: format!("more than {MAX_REFUNDS} refunds"),
-                });
-            }
-            if !more {
-                return Ok(refunds);
-            }
-        }
-    }
-
-    /// One page (up to 100, newest first) of the subscriber's events of `event_type` created in
-    /// `[since, until]` (epoch seconds), after `starting_after` if given. Stripe keeps events for
-    /// 30 days.
-    pub async fn events(
-        &self,
-        api_key: &SecretString,
-        query: &EventQuery<'_>,
-    ) -> Result<EventPage, StripeApiError> {
-        let mut path = url::form_urlencoded::Serializer::new(String::new());
-        path.append_pair("type", query.event_type)
-            .append_pair("created[gte]", &query.since.to_string())
-            .append_pair("limit", "100");
-        if let Some(until) = query.until {
-            path.append_pair("created[lte]", &until.to_string());
-        }
-        if let Some(after) = query.starting_after {
-            path.append_pair("starting_after", after);
-        }
-        let target = format!("{} events", query.event_type);
-        self.get_json(api_key, &format!("v1/events?{}", path.finish()), &target)
-            .await
-    }
-
     /// A GET of `path` under the API root, within the timeout, sent once more on a fresh
     /// connection if a pooled one turns out closed.
-    async fn get_json<T: serde::de::DeserializeOwned>(
+    pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         api_key: &SecretString,
         path: &str,
@@ -352,24 +161,6 @@ impl StripeApi {
     }
 }
 
-/// Which events to list.
-#[derive(Debug, Clone, Copy)]
-pub struct EventQuery<'a> {
-    pub event_type: &'a str,
-    pub since: i64,
-    pub until: Option<i64>,
-    pub starting_after: Option<&'a str>,
-}
-
-/// A page of `/v1/events`: each event kept as raw JSON, read by [`crate::inbound::parse`] like
-/// a webhook body.
-#[derive(Debug, Deserialize)]
-pub struct EventPage {
-    pub data: Vec<Box<serde_json::value::RawValue>>,
-    #[serde(default)]
-    pub has_more: bool,
-}
-
 const USER_AGENT: &str = concat!("payhook/", env!("CARGO_PKG_VERSION"));
 
 /// Stripe's error body: `{"error": {"type": ..., "message": ...}}`.
@@ -405,26 +196,6 @@ fn classify(target: &str, status: u16, body: Bytes) -> Result<Bytes, StripeApiEr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn view_reads_what_it_needs_and_leaves_amount_received_absent_when_it_is() {
-        let real = r#"{"id":"pi_1","amount":2000,"amount_received":1500,"currency":"eur",
-            "status":"succeeded","metadata":{"id":"order-1"},"livemode":true,
-            "payment_method_types":["card"],
-            "latest_charge":{"id":"ch_1","object":"charge","amount_refunded":500}}"#;
-        let v: PaymentIntentView = serde_json::from_str(real).unwrap();
-        assert!(v.succeeded());
-        assert_eq!(v.amount_received, Some(1500));
-        assert_eq!(v.livemode, Some(true));
-        assert_eq!(v.metadata.get("id").map(String::as_str), Some("order-1"));
-        assert!(v.has_refunds(), "the expanded charge has 500 refunded");
-
-        let without = r#"{"id":"pi_1","amount":2000,"currency":"usd","status":"succeeded"}"#;
-        let v: PaymentIntentView = serde_json::from_str(without).unwrap();
-        assert_eq!(v.amount_received, None, "no fallback to amount");
-        assert_eq!(v.livemode, None);
-        assert!(!v.has_refunds(), "no charge, nothing refunded");
-    }
 
     #[test]
     fn classification() {
