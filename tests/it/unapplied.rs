@@ -25,6 +25,17 @@ fn session_body(
     serde_json::to_string_pretty(&body).unwrap()
 }
 
+/// The stack's subscriber, as an operator's `--bundle` names them.
+fn account(stack: &Stack) -> payhook::pipeline::Account<'static> {
+    static KEY: std::sync::LazyLock<secrecy::SecretString> =
+        std::sync::LazyLock::new(|| secrecy::SecretString::from(API_KEY));
+    payhook::pipeline::Account {
+        subscriber: SUBSCRIBER,
+        api_key: &KEY,
+        key_mode: stack.consumer.pipeline.key_mode(&KEY).expect("a test key"),
+    }
+}
+
 #[tokio::test]
 async fn a_payment_without_a_usable_record_is_kept_with_its_reason_and_delivery() {
     let stack = Stack::new().await;
@@ -291,7 +302,7 @@ async fn kept_money_that_a_checkout_session_later_credits_is_marked_applied() {
 /// it elsewhere changes no record; the row is marked with the record that has the money.
 #[tokio::test]
 async fn assigning_kept_money_that_was_credited_since_changes_nothing() {
-    use payhook::ledger::{Assigned, Credit, assign, kept_payments};
+    use payhook::ledger::{Assigned, Credit, kept_payments};
     let stack = Stack::new().await;
     let intent = stack.intent_with(None, 1400, "eur").await;
     let kept = stack
@@ -334,17 +345,16 @@ async fn assigning_kept_money_that_was_credited_since_changes_nothing() {
         .expect("the ledger's credit");
     assert_eq!(since.payment_id, "order-credited-since");
 
-    let (assigned, _) = assign(
-        &pipeline.unapplied,
-        &pipeline.ledger,
-        SUBSCRIBER,
-        &intent,
-        "order-chosen-by-hand",
-        "operator-1",
-    )
-    .await
-    .expect("assign");
-    match assigned {
+    let done = pipeline
+        .assign_kept(
+            account(&stack),
+            &intent,
+            "order-chosen-by-hand",
+            "operator-1",
+        )
+        .await
+        .expect("assign");
+    match done.assigned {
         Assigned::AlreadyCredited(by) => assert_eq!(by.payment_id, "order-credited-since"),
         other => panic!("credited twice: {other:?}"),
     }
@@ -374,4 +384,103 @@ async fn assigning_kept_money_that_was_credited_since_changes_nothing() {
         row[0].applied_payment_id.as_deref(),
         Some("order-credited-since")
     );
+}
+
+/// Kept money is assigned as Stripe reports it when the operator assigns it: refunded in full
+/// since it was kept, it is refused and nothing is credited; refunded in part, it is credited
+/// with its refund on the record, so the record's net is what the merchant kept.
+#[tokio::test]
+async fn assigning_kept_money_asks_stripe_and_refuses_what_went_back() {
+    use payhook::pipeline::AssignKeptError;
+    let stack = Stack::new().await;
+    let all_back = stack.intent_with(None, 1000, "eur").await;
+    let part_back = stack.intent_with(None, 2000, "eur").await;
+    let r = stack
+        .consumer
+        .handle(sqs_event(vec![
+            good(
+                &stack,
+                "m-kept-1",
+                &sample_body("payment_intent.succeeded", &all_back),
+            )
+            .sqs(),
+            good(
+                &stack,
+                "m-kept-2",
+                &sample_body("payment_intent.succeeded", &part_back),
+            )
+            .sqs(),
+        ]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&r).is_empty());
+    stack.refund(&all_back, None).await;
+    let refund = stack.refund(&part_back, Some(500)).await;
+    let pipeline = &stack.consumer.pipeline;
+
+    let refused = pipeline
+        .assign_kept(account(&stack), &all_back, "order-all-back", "operator-1")
+        .await
+        .expect_err("refunded in full");
+    assert!(
+        matches!(
+            &refused,
+            AssignKeptError::Refunded {
+                received: 1000,
+                refunded: 1000,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    assert!(stack.record(SUBSCRIBER, "order-all-back").await.is_none());
+
+    let done = pipeline
+        .assign_kept(account(&stack), &part_back, "order-part-back", "operator-2")
+        .await
+        .expect("assign");
+    assert_eq!((done.received, done.refunded), (2000, 500));
+    let record = stack
+        .record(SUBSCRIBER, "order-part-back")
+        .await
+        .expect("record");
+    let n = |k: &str| record.get(k).and_then(|v| v.as_i64());
+    assert_eq!(
+        (n("paid"), n("amount_received"), n("refunded"), n("net")),
+        (Some(1), Some(2000), Some(500), Some(1500))
+    );
+    // The refund's own event, later, finds it recorded with the credit.
+    let r = stack
+        .consumer
+        .handle(sqs_event(vec![
+            good(
+                &stack,
+                "m-refund-late",
+                &sample_body("charge.refunded", &part_back),
+            )
+            .sqs(),
+        ]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&r).is_empty());
+    let record = stack
+        .record(SUBSCRIBER, "order-part-back")
+        .await
+        .expect("record");
+    assert_eq!(
+        record.get("refunded").and_then(|v| v.as_i64()),
+        Some(500),
+        "{refund} once"
+    );
+    // Still kept, not applied: the operator can see it and decide.
+    let rows = pipeline
+        .unapplied
+        .list(Some(SUBSCRIBER))
+        .await
+        .expect("list");
+    let row = rows
+        .iter()
+        .find(|r| r.payment_intent == all_back)
+        .expect("kept row");
+    assert_eq!(row.status, payhook::ledger::UnappliedStatus::Unapplied);
 }

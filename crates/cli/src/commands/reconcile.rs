@@ -6,7 +6,7 @@ use payhook::reconcile::{self, Window};
 
 use crate::commands::Context;
 use crate::failure::{Failure, Result};
-use crate::input::value_or_file;
+use crate::subscriber::pipeline_and_bundle;
 
 /// List the subscriber's payment events in a time window from Stripe (all pages) and apply
 /// each through the same lookup and exactly-once ledger as the consumer: already credited
@@ -44,21 +44,8 @@ impl Args {
     pub async fn run(self, context: &Context) -> Result<()> {
         let config = Config::from_env().map_err(|e| Failure::usage("the environment", e))?;
         let aws = context.aws().await;
-        // The pipeline and the key set: no queue clients, nothing is sent to a queue here.
-        let (pipeline, keys) = tokio::join!(
-            payhook::ops::pipeline(&config, &aws),
-            payhook::ops::key_ring(&config.keyset_secret_id, &aws)
-        );
-        let pipeline = pipeline.map_err(|e| Failure::failed("starting the pipeline", e))?;
-        let keys = keys.map_err(|e| Failure::failed("reading the key set", e))?;
-        let what = || format!("--bundle for {}", self.subscriber);
-        let bundle = keys
-            .open(&value_or_file("--bundle", &self.bundle)?)
-            .await
-            .map_err(|e| Failure::usage(what(), e))?;
-        bundle
-            .ensure_subscriber(&self.subscriber)
-            .map_err(|e| Failure::usage(what(), e))?;
+        let (pipeline, bundle) =
+            pipeline_and_bundle(&config, &aws, &self.subscriber, &self.bundle).await?;
         let window = Window {
             since: self.since,
             until: self.until,

@@ -3,14 +3,16 @@
 
 use payhook::ledger::{self, AssignError, Assigned, Ledger, Unapplied, UnappliedStatus};
 use payhook::ops::{self, Config};
+use payhook::pipeline::{Account, AssignKeptError};
 
 use crate::commands::Context;
 use crate::failure::{Failure, Result};
+use crate::subscriber::pipeline_and_bundle;
 
 /// Succeeded payments the consumer kept because they name no usable payment record (no
 /// metadata.id, another currency than the record's, an id that cannot be a key). Configured
 /// like the Lambda, from the environment (PAYMENTS_TABLE, IDEMPOTENCY_TABLE, UNAPPLIED_TABLE,
-/// NOTIFICATIONS_TABLE).
+/// NOTIFICATIONS_TABLE; for apply also KEYSET_SECRET_ID and PAYHOOK_MODE, to ask Stripe).
 #[derive(clap::Subcommand)]
 pub enum Command {
     List(ListArgs),
@@ -21,11 +23,13 @@ impl Command {
     pub async fn run(self, context: &Context) -> Result<()> {
         let config = Config::from_env().map_err(|e| Failure::usage("the environment", e))?;
         let aws = context.aws().await;
-        // Two tables: no key set, no Stripe client.
-        let (unapplied, ledger) = (ops::unapplied(&config, &aws), ops::ledger(&config, &aws));
         match self {
-            Command::List(args) => args.run(&unapplied, &ledger).await,
-            Command::Apply(args) => args.run(&unapplied, &ledger).await,
+            // Two tables: no key set, no Stripe client.
+            Command::List(args) => {
+                args.run(&ops::unapplied(&config, &aws), &ops::ledger(&config, &aws))
+                    .await
+            }
+            Command::Apply(args) => args.run(&config, &aws).await,
         }
     }
 }
@@ -91,8 +95,10 @@ impl ListArgs {
     }
 }
 
-/// Credit one kept payment to a payment record, through the same exactly-once ledger: applying
-/// it twice, or a PaymentIntent credited since, changes nothing.
+/// Credit one kept payment to a payment record, as Stripe reports it now (the amount it
+/// received, the refunds made since), through the same exactly-once ledger: applying it twice,
+/// or a PaymentIntent credited since, changes nothing; one refunded in full, or no longer
+/// collected, is refused.
 #[derive(clap::Args)]
 pub struct ApplyArgs {
     #[arg(long)]
@@ -103,31 +109,61 @@ pub struct ApplyArgs {
     /// The payment record to credit.
     #[arg(long)]
     payment_id: String,
+    /// The subscriber's sealed bundle, or @FILE (as stored in SSM): its Stripe key asks Stripe.
+    #[arg(long)]
+    bundle: String,
 }
 
 impl ApplyArgs {
-    async fn run(self, unapplied: &Unapplied, ledger: &Ledger) -> Result<()> {
+    async fn run(self, config: &Config, aws: &aws_config::SdkConfig) -> Result<()> {
+        let (pipeline, bundle) =
+            pipeline_and_bundle(config, aws, &self.subscriber, &self.bundle).await?;
+        let key_mode = pipeline
+            .key_mode(&bundle.stripe_api_key)
+            .map_err(|e| Failure::usage(format!("--bundle for {}", self.subscriber), e))?;
         let what = || format!("{}/{}", self.subscriber, self.intent);
         let delivery_id = format!("unapplied-apply-{}", payhook::support::clock::now_ms());
-        let (assigned, item) = ledger::assign(
-            unapplied,
-            ledger,
-            &self.subscriber,
-            &self.intent,
-            &self.payment_id,
-            &delivery_id,
-        )
-        .await
-        .map_err(|e| match e {
-            AssignError::NotKept { .. } => Failure::usage(what(), "is not an unapplied payment")
-                .hint("see `payhook unapplied list`"),
-            e @ AssignError::AlreadyApplied { .. } => Failure::usage(what(), e),
-            AssignError::Ledger(e) => Failure::failed(format!("crediting {}", what()), e),
-        })?;
-        match assigned {
+        let done = pipeline
+            .assign_kept(
+                Account {
+                    subscriber: &self.subscriber,
+                    api_key: &bundle.stripe_api_key,
+                    key_mode,
+                },
+                &self.intent,
+                &self.payment_id,
+                &delivery_id,
+            )
+            .await
+            .map_err(|e| match e {
+                AssignKeptError::Kept(AssignError::NotKept { .. }) => {
+                    Failure::usage(what(), "is not an unapplied payment")
+                        .hint("see `payhook unapplied list`")
+                }
+                AssignKeptError::Kept(e @ AssignError::AlreadyApplied { .. }) => {
+                    Failure::usage(what(), e)
+                }
+                e @ (AssignKeptError::Refunded { .. } | AssignKeptError::NotCollected { .. }) => {
+                    Failure::usage(what(), e)
+                }
+                e => Failure::failed(format!("crediting {}", what()), e),
+            })?;
+        match done.assigned {
             Assigned::Credited => println!(
-                "credited {} {} to {}/{}",
-                item.amount_received, item.currency, self.subscriber, self.payment_id
+                "credited {} {} to {}/{}{}",
+                done.received,
+                done.currency,
+                self.subscriber,
+                self.payment_id,
+                if done.refunded > 0 {
+                    format!(
+                        " with {} refunded since (net {})",
+                        done.refunded,
+                        done.received - done.refunded
+                    )
+                } else {
+                    String::new()
+                }
             ),
             Assigned::AlreadyCredited(by) => println!(
                 "{} was already credited (to {}, by {}); nothing changed",

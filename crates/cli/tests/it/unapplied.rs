@@ -30,6 +30,7 @@ async fn unapplied_money_is_listed_and_applied_once() {
         ),
         ("KEYSET_SECRET_ID", stack.config.keyset_secret_id.as_str()),
         ("STRIPE_API_BASE", stripe.as_str()),
+        ("PAYHOOK_MODE", "test"),
     ];
     // Without the notifications table, a credit by hand would go untold: refused up front.
     let untold = payhook(
@@ -42,6 +43,8 @@ async fn unapplied_money_is_listed_and_applied_once() {
             &pi,
             "--payment-id",
             "x",
+            "--bundle",
+            &stack.bundle,
         ],
         &env[..3],
     );
@@ -70,6 +73,8 @@ async fn unapplied_money_is_listed_and_applied_once() {
         &pi,
         "--payment-id",
         "order-assigned-1",
+        "--bundle",
+        &stack.bundle,
     ];
     let out = ok(&apply, &env);
     assert!(
@@ -117,6 +122,8 @@ async fn unapplied_money_is_listed_and_applied_once() {
             "pi_Nope",
             "--payment-id",
             "x",
+            "--bundle",
+            &stack.bundle,
         ],
         &env,
     );

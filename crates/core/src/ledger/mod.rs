@@ -48,7 +48,7 @@ pub use outbox::{
 pub use refunds::{RefundDirection, RefundMove, RefundOf, RefundRecorded};
 pub use unapplied::{
     AssignError, Assigned, KeptPayment, Unapplied, UnappliedItem, UnappliedPayment,
-    UnappliedStatus, assign, kept_payments, schema as unapplied_schema,
+    UnappliedStatus, assign, kept_payments, kept_to_assign, schema as unapplied_schema,
 };
 
 /// Longest `metadata.id` we accept: DynamoDB sort keys allow 1 KB, and ids are short in practice.

@@ -324,16 +324,13 @@ pub enum AssignError {
     Ledger(#[from] LedgerError),
 }
 
-/// Credits a kept payment to `payment_id` through the exactly-once ledger, then marks it
-/// applied: a second assignment is refused, and a PaymentIntent credited since changes nothing.
-pub async fn assign(
+/// The kept payment, if it is still to be assigned: never kept, or applied already, is
+/// refused.
+pub async fn kept_to_assign(
     unapplied: &Unapplied,
-    ledger: &Ledger,
     subscriber: &str,
     intent_id: &str,
-    payment_id: &str,
-    delivery_id: &str,
-) -> Result<(Assigned, UnappliedItem), AssignError> {
+) -> Result<UnappliedItem, AssignError> {
     let item = unapplied
         .get(subscriber, intent_id)
         .await?
@@ -351,30 +348,29 @@ pub async fn assign(
                 .unwrap_or_else(|| "-".into()),
         });
     }
-    let applied = ledger
-        .apply(&Credit {
-            subscriber,
-            payment_id,
-            intent_id,
-            amount_received: item.amount_received,
-            currency: &item.currency,
-            event_id: &item.event_id,
-            event_type: &item.event_type,
-            message_id: delivery_id,
-            refunds: &[],
-        })
-        .await?;
+    Ok(item)
+}
+
+/// Credits a kept payment through the exactly-once ledger (what `credit` says is what Stripe
+/// reports now), then marks it applied: a second assignment is refused, and a PaymentIntent
+/// credited since, however long ago, changes nothing (the ledger never forgets a credit).
+pub async fn assign(
+    unapplied: &Unapplied,
+    ledger: &Ledger,
+    credit: &Credit<'_>,
+) -> Result<Assigned, AssignError> {
+    let applied = ledger.apply(credit).await?;
     let (assigned, credited_to) = match applied {
         Applied::Duplicate(by) => {
             let to = by.payment_id.clone();
             (Assigned::AlreadyCredited(by), to)
         }
         Applied::Credited | Applied::CreditedEarlier => {
-            (Assigned::Credited, payment_id.to_string())
+            (Assigned::Credited, credit.payment_id.to_string())
         }
     };
     unapplied
-        .mark_applied(subscriber, intent_id, &credited_to)
+        .mark_applied(credit.subscriber, credit.intent_id, &credited_to)
         .await?;
-    Ok((assigned, item))
+    Ok(assigned)
 }

@@ -3,6 +3,7 @@
 //! state as Stripe reports it now, the exactly-once ledger; what names no usable record is kept
 //! as unapplied money.
 
+mod assign;
 mod decide;
 mod error;
 mod outcome;
@@ -11,6 +12,7 @@ use std::time::Instant;
 
 use secrecy::{ExposeSecret, SecretString};
 
+pub use assign::{AssignKeptError, AssignedKept};
 pub use error::ProcessError;
 pub use outcome::{Notice, Outcome};
 
@@ -189,10 +191,7 @@ impl Pipeline {
             return Ok(outcome);
         }
 
-        let asked = Instant::now();
-        let intent = self.stripe.payment_intent(api_key, &intent_id).await;
-        telemetry::stripe_lookup(asked.elapsed());
-        let intent = intent?;
+        let intent = self.look_up(account, &intent_id).await?;
         let amount_received = match decide::collected(&intent, key_mode)? {
             Collected::Not(why) => return Ok(Outcome::Ignored(why)),
             Collected::Received(amount) => amount,
@@ -214,14 +213,7 @@ impl Pipeline {
         notice.payment_id = payment_id.clone();
         // Refunded before its credit: the credit records them too, so what went back is
         // never credited as kept. Only then a second Stripe call.
-        let refunds = if intent.has_refunds() {
-            let asked = Instant::now();
-            let refunds = self.stripe.refunds(api_key, &intent_id).await;
-            telemetry::stripe_lookup(asked.elapsed());
-            decide::refund_moves(&refunds?)
-        } else {
-            Vec::new()
-        };
+        let refunds = self.refunds_if_any(account, &intent).await?;
         let unapplied = |error: ProcessError| UnappliedPayment {
             subscriber,
             intent_id: &intent_id,
