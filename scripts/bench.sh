@@ -5,6 +5,8 @@
 #    concurrent (crates/core/benches/batch_latency.rs);
 # 2b. a realistic mix of duplicate deliveries, duplicate shortcuts off and on, calls counted by
 #    proxies (crates/core/benches/duplicate_mix.rs);
+# 2c. what each kind of money movement costs in calls: credits (plain, Checkout, refunded
+#    first) and refunds, counted by proxies (crates/core/benches/money_movements.rs);
 # 3. cold start and deployment size for each release-profile choice (scripts/cold-start.sh;
 #    the first run builds every profile, ~10 minutes each on 2 cores).
 # Figures and method: BENCHMARKS.md.
@@ -20,6 +22,8 @@ say "batch of 10 with Stripe latency"
 cargo bench --bench batch_latency
 say "duplicate mix: Stripe GETs and DynamoDB writes per payment, shortcuts off and on"
 cargo bench --bench duplicate_mix
+say "money movements: calls per credit kind and per refund"
+cargo bench --bench money_movements
 stop_emulators
 say "cold start and size per release profile"
 "$ROOT/scripts/cold-start.sh"

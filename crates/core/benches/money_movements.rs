@@ -18,6 +18,7 @@ const GETS: [&str; 3] = [
     "GET /v1/checkout",
 ];
 const TRANSACT: &str = "DynamoDB_20120810.TransactWriteItems";
+const READS: [&str; 2] = ["DynamoDB_20120810.GetItem", "DynamoDB_20120810.Query"];
 const WRITES: [&str; 4] = [
     TRANSACT,
     "DynamoDB_20120810.PutItem",
@@ -43,6 +44,7 @@ struct Calls {
     gets: [usize; 3],
     transactions: usize,
     writes: usize,
+    reads: usize,
 }
 
 fn calls(stripe: &Proxy, aws: &Proxy) -> Calls {
@@ -50,6 +52,7 @@ fn calls(stripe: &Proxy, aws: &Proxy) -> Calls {
         gets: GETS.map(|g| stripe.requests(g)),
         transactions: aws.requests(TRANSACT),
         writes: WRITES.iter().map(|w| aws.requests(w)).sum(),
+        reads: READS.iter().map(|r| aws.requests(r)).sum(),
     }
 }
 
@@ -88,19 +91,25 @@ async fn deliver(stack: &Stack, mix: &mut Mix, events: &[(String, String)]) -> u
 }
 
 fn print(label: &str, movements: usize, deliveries: usize, before: Calls, after: Calls) {
-    let per = |n: usize| n as f64 / movements as f64;
+    let per = |n: usize, of: usize| n as f64 / of as f64;
     let gets: Vec<String> = GETS
         .iter()
         .zip(before.gets.iter().zip(after.gets))
-        .map(|(name, (b, a))| format!("{:.2} {}", per(a - b), &name[8..]))
+        .filter(|(_, (b, a))| a > *b)
+        .map(|(name, (b, a))| format!("{:.2} {}", per(a - b, movements), &name[8..]))
         .collect();
+    let all_gets: usize = after.gets.iter().sum::<usize>() - before.gets.iter().sum::<usize>();
     println!(
-        "  {label:<34} {movements:>3} movements, {deliveries:>3} deliveries: Stripe GETs per movement {}; \
-         {:.2} transactions per movement, {:.2} DynamoDB writes per duplicate delivery",
+        "  {label:<40} {movements:>3} movements, {deliveries:>3} deliveries | per movement: \
+         Stripe GETs {} ({}), transactions {:.2}, DynamoDB writes {:.2} | per delivery: \
+         Stripe GETs {:.2}, DynamoDB writes {:.2}, reads {:.2}",
+        format_args!("{:.2}", per(all_gets, movements)),
         gets.join(", "),
-        per(after.transactions - before.transactions),
-        (after.writes - before.writes).saturating_sub(movements) as f64
-            / (deliveries - movements).max(1) as f64,
+        per(after.transactions - before.transactions, movements),
+        per(after.writes - before.writes, movements),
+        per(all_gets, deliveries),
+        per(after.writes - before.writes, deliveries),
+        per(after.reads - before.reads, deliveries),
     );
 }
 
@@ -116,7 +125,7 @@ async fn main() {
     } else {
         SMOKE_EACH
     };
-    let (stack, stripe, aws) = Stack::counted().await;
+    let (mut stack, stripe, aws) = Stack::counted().await;
     let mut mix = Mix(0x00c0_ffee);
     let kinds = ["plain", "checkout", "refunded first"];
     let mut intents: Vec<Vec<String>> = vec![Vec::new(); 3];
@@ -150,23 +159,31 @@ async fn main() {
             calls(&stripe, &aws),
         );
     }
-    // Refunds after the credit: each plain payment refunded 200, its refund's event delivered.
-    for pi in &intents[0] {
-        stack.refund(pi, Some(200)).await;
+    // Refunds after the credit, twice on each plain payment (150, then 50), each refund's
+    // event delivered: first with the duplicate shortcuts off, then on.
+    for (round, (amount, shortcuts)) in [(150, false), (50, true)].into_iter().enumerate() {
+        stack.consumer.pipeline.duplicate_shortcuts = shortcuts;
+        for pi in &intents[0] {
+            stack.refund(pi, Some(amount)).await;
+        }
+        let events: Vec<(String, String)> = intents[0]
+            .iter()
+            .map(|pi| ("charge.refunded".to_string(), pi.clone()))
+            .collect();
+        let before = calls(&stripe, &aws);
+        let deliveries = deliver(&stack, &mut mix, &events).await;
+        print(
+            &format!(
+                "refund #{} after the credit, shortcuts {}",
+                round + 1,
+                if shortcuts { "on" } else { "off" }
+            ),
+            each,
+            deliveries,
+            before,
+            calls(&stripe, &aws),
+        );
     }
-    let events: Vec<(String, String)> = intents[0]
-        .iter()
-        .map(|pi| ("charge.refunded".to_string(), pi.clone()))
-        .collect();
-    let before = calls(&stripe, &aws);
-    let deliveries = deliver(&stack, &mut mix, &events).await;
-    print(
-        "refund after the credit",
-        each,
-        deliveries,
-        before,
-        calls(&stripe, &aws),
-    );
 
     for p in 0..each {
         for (id, expected) in [

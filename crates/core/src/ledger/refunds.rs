@@ -98,7 +98,18 @@ pub enum RefundRecorded {
     Already,
 }
 
-/// The ledger item of one movement: `<subscriber>#<PaymentIntent>#<kind>#<refund id>`.
+/// The key of one movement's ledger item: `<subscriber>#<PaymentIntent>#<kind>#<refund id>`.
+fn entry_key(of: &RefundOf<'_>, movement: &RefundMove) -> String {
+    format!(
+        "{}#{}#{}#{}",
+        of.subscriber,
+        of.intent_id,
+        movement.kind(),
+        movement.refund_id
+    )
+}
+
+/// The ledger item of one movement.
 pub(super) fn entry_put(
     table: &str,
     of: &RefundOf<'_>,
@@ -109,16 +120,7 @@ pub(super) fn entry_put(
     let n = |v: i64| AttributeValue::N(v.to_string());
     Put::builder()
         .table_name(table)
-        .item(
-            schema::IDEMPOTENCY_KEY,
-            s(&format!(
-                "{}#{}#{}#{}",
-                of.subscriber,
-                of.intent_id,
-                movement.kind(),
-                movement.refund_id
-            )),
-        )
+        .item(schema::IDEMPOTENCY_KEY, s(&entry_key(of, movement)))
         .item("kind", s(movement.kind()))
         .item("subscriber", s(of.subscriber))
         .item("payment_id", s(of.payment_id))
@@ -138,6 +140,37 @@ pub(super) fn entry_put(
 }
 
 impl Ledger {
+    /// Whether the movement is on the record already, by a strongly consistent read of its
+    /// entry: a redelivered refund event then writes nothing. Only a shortcut; the entry's
+    /// condition in `record_refund` alone decides.
+    pub async fn refund_recorded(
+        &self,
+        of: &RefundOf<'_>,
+        movement: &RefundMove,
+    ) -> Result<Option<RefundRecorded>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.idempotency_table)
+            .key(
+                schema::IDEMPOTENCY_KEY,
+                AttributeValue::S(entry_key(of, movement)),
+            )
+            .consistent_read(true)
+            .projection_expression("#m")
+            .expression_attribute_names("#m", schema::MESSAGE_ID)
+            .send()
+            .await
+            .map_err(|e| classify_other(of.intent_id, e))?;
+        Ok(out.item().map(|item| {
+            if item.text(schema::MESSAGE_ID).as_deref() == Some(of.message_id) {
+                RefundRecorded::Earlier
+            } else {
+                RefundRecorded::Already
+            }
+        }))
+    }
+
     /// Records one refund movement of a credited payment, once: its entry, the record's
     /// `refunded` and `net`, and its notification, together. Conflicts are retried here.
     pub async fn record_refund(

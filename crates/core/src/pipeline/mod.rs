@@ -128,7 +128,15 @@ impl Pipeline {
         };
         let (mut recorded, mut known) = (0, 0);
         for movement in decide::refund_moves(&refunds) {
-            match self.ledger.record_refund(&of, &movement).await? {
+            let known_already = match self.duplicate_shortcuts {
+                true => self.ledger.refund_recorded(&of, &movement).await?,
+                false => None,
+            };
+            let done = match known_already {
+                Some(done) => done,
+                None => self.ledger.record_refund(&of, &movement).await?,
+            };
+            match done {
                 RefundRecorded::Now | RefundRecorded::Earlier => {
                     telemetry::refunded(&by.currency, movement.refunded_delta());
                     recorded += 1;
