@@ -30,6 +30,15 @@ localstripe as installed; the arguments are localstripe's own.
   `POST /_config/payhook/checkout_sessions` (payment_intent, metadata[id],
   client_reference_id) makes the completed Session of a succeeded PaymentIntent, as Checkout
   leaves it, and sends its event.
+- Disputes: localstripe has none. Stripe lists them by PaymentIntent (`GET
+  /v1/disputes?payment_intent=…`: "List all disputes"), each with its `status` and "zero, one,
+  or two balance transactions that show funds withdrawn and reinstated" ("The Dispute
+  object"), marks the charge `disputed` ("The Charge object"), and sends
+  `charge.dispute.created`, `charge.dispute.funds_withdrawn`, `charge.dispute.funds_reinstated`
+  and `charge.dispute.closed` ("Types of events"). A cardholder cannot dispute here, so
+  `POST /_config/payhook/disputes` (payment_intent) opens one on a PaymentIntent's charge and
+  withdraws its amount, and `POST /_config/payhook/disputes/{id}/close` (outcome: won or lost)
+  closes it, reinstating the funds when won.
 
 Usage: localstripe_stripe_fields.py --port PORT [--from-scratch]
 """
@@ -154,6 +163,90 @@ async def make_checkout_session(request):
 
 
 server.app.router.add_post("/_config/payhook/checkout_sessions", make_checkout_session)
+
+
+def dispute_balance_transaction(dispute, amount, category):
+    # localstripe's BalanceTransaction accepts only "charge" and "refund" types; Stripe marks
+    # a dispute's "adjustment", reporting category "dispute" or "dispute_reversal".
+    txn = resources.BalanceTransaction(
+        amount=amount,
+        currency=dispute.currency,
+        description="Chargeback" if amount < 0 else "Chargeback reversal",
+        exchange_rate=1.0,
+        reporting_category="charge",
+        source=dispute.charge,
+        type="charge",
+    )
+    txn.type = "adjustment"
+    txn.reporting_category = category
+    return txn
+
+
+class Dispute(resources.StripeObject):
+    object = "dispute"
+    _id_prefix = "du_"
+
+    def __init__(self, payment_intent=None):
+        intent = resources.PaymentIntent._api_retrieve(payment_intent)
+        charge = intent.latest_charge
+        if intent.status != "succeeded" or charge is None:
+            raise resources.UserError(400, "The PaymentIntent has no succeeded charge")
+        if getattr(charge, "_payhook_dispute", None):
+            raise resources.UserError(400, "The charge is disputed already")
+        super().__init__()
+        self.amount = charge.amount
+        self.currency = charge.currency
+        self.charge = charge.id
+        self.payment_intent = intent.id
+        self.reason = "fraudulent"
+        self.status = "needs_response"
+        self.balance_transactions = [
+            dispute_balance_transaction(self, -self.amount, "dispute")
+        ]
+        charge._payhook_dispute = self.id
+
+    @classmethod
+    def _api_list_all(cls, url, payment_intent=None, limit=None, starting_after=None):
+        li = super()._api_list_all(url, limit=limit, starting_after=starting_after)
+        if payment_intent is not None:
+            li._list = [d for d in li._list if d.payment_intent == payment_intent]
+        li._list.sort(key=lambda d: d.created, reverse=True)
+        return li
+
+
+resources.Charge.disputed = property(lambda self: bool(getattr(self, "_payhook_dispute", None)))
+
+
+async def open_dispute(request):
+    data = await server.get_post_data(request) or {}
+    dispute = Dispute(payment_intent=data.get("payment_intent"))
+    schedule_webhook(resources.Event("charge.dispute.created", dispute))
+    schedule_webhook(resources.Event("charge.dispute.funds_withdrawn", dispute))
+    return web.json_response(dispute._export())
+
+
+async def close_dispute(request):
+    dispute = Dispute._api_retrieve(request.match_info["id"])
+    data = await server.get_post_data(request) or {}
+    outcome = data.get("outcome")
+    if outcome not in ("won", "lost"):
+        raise resources.UserError(400, "outcome must be won or lost")
+    if dispute.status in ("won", "lost"):
+        return web.json_response(dispute._export())
+    if outcome == "won":
+        dispute.balance_transactions.append(
+            dispute_balance_transaction(dispute, dispute.amount, "dispute_reversal")
+        )
+        schedule_webhook(resources.Event("charge.dispute.funds_reinstated", dispute))
+    dispute.status = outcome
+    schedule_webhook(resources.Event("charge.dispute.closed", dispute))
+    return web.json_response(dispute._export())
+
+
+server.app.router.add_post("/_config/payhook/disputes", open_dispute)
+server.app.router.add_post("/_config/payhook/disputes/{id}/close", close_dispute)
+server.app.router.add_get("/v1/disputes/{id}", server.api_retrieve(Dispute, None))
+server.app.router.add_get("/v1/disputes", server.api_list_all(Dispute, "/v1/disputes"))
 server.app.router.add_get(
     "/v1/checkout/sessions/{id}", server.api_retrieve(CheckoutSession, None)
 )

@@ -116,7 +116,7 @@ async fn the_redelivery_of_a_message_whose_commit_answer_was_lost_is_its_credit(
             event_id: "evt_3SampleEvent0000001",
             event_type: "payment_intent.succeeded",
             message_id: "m-lost",
-            refunds: &[],
+            movements: &[],
         })
         .await;
     assert_eq!(committed, Ok(payhook::ledger::Applied::Credited));
@@ -204,7 +204,7 @@ async fn without_the_shortcuts_the_cancelled_claim_tells_a_lost_answer_from_anot
             event_id: "evt_3SampleEvent0000001",
             event_type: "payment_intent.succeeded",
             message_id: "m-lost-2",
-            refunds: &[],
+            movements: &[],
         })
         .await;
     assert_eq!(committed, Ok(payhook::ledger::Applied::Credited));

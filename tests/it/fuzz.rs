@@ -170,8 +170,9 @@ proptest! {
             Ok(e) => match e.action {
                 payhook::inbound::Action::LookUp { intent_id } => Ok(Some(intent_id)),
                 payhook::inbound::Action::Ignore { .. } => Ok(None),
-                // No refund type is drawn here.
+                // No refund or dispute type is drawn here.
                 payhook::inbound::Action::Refunds { intent_id } => Ok(Some(format!("refunds of {intent_id}"))),
+                payhook::inbound::Action::Disputes { intent_id } => Ok(Some(format!("disputes of {intent_id}"))),
             },
             Err(_) => Err(()),
         };

@@ -3,6 +3,7 @@
 //! module per area, sharing the stack helpers.
 
 mod consumer;
+mod disputes;
 mod duplicates;
 mod faults;
 mod forgery;

@@ -449,7 +449,7 @@ async fn a_crash_right_after_the_credit_still_notifies() {
             event_id: "evt_crash",
             event_type: "payment_intent.succeeded",
             message_id: "m-crash",
-            refunds: &[],
+            movements: &[],
         })
         .await
         .expect("the credit commits");
@@ -491,7 +491,7 @@ async fn a_crash_right_after_the_credit_still_notifies() {
             event_id: "evt_usd",
             event_type: "payment_intent.succeeded",
             message_id: "m-usd",
-            refunds: &[],
+            movements: &[],
         })
         .await;
     assert!(refused.is_err());
@@ -540,7 +540,7 @@ async fn a_live_notifier_calls_only_https_endpoints_at_public_addresses() {
                 event_id: "evt_evil",
                 event_type: "payment_intent.succeeded",
                 message_id: "m-evil",
-                refunds: &[],
+                movements: &[],
             })
             .await
             .expect("credit");

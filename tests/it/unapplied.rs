@@ -330,7 +330,7 @@ async fn assigning_kept_money_that_was_credited_since_changes_nothing() {
             event_id: "evt_later",
             event_type: "checkout.session.completed",
             message_id: "m-later",
-            refunds: &[],
+            movements: &[],
         })
         .await
         .expect("credited by a later event");

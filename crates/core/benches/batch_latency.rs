@@ -154,7 +154,7 @@ async fn main() {
                     event_id: "evt_bench",
                     event_type: "payment_intent.succeeded",
                     message_id: "m-bench",
-                    refunds: &[],
+                    movements: &[],
                 })
                 .await
                 .expect("credit");

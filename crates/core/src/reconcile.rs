@@ -11,7 +11,7 @@ use secrecy::SecretString;
 
 use crate::inbound::{self, HANDLED_TYPES};
 use crate::pipeline::ProcessError;
-use crate::pipeline::{Account, Notice, Outcome, Pipeline};
+use crate::pipeline::{Account, MovedBy, Notice, Outcome, Pipeline};
 use crate::reason::Reason;
 use crate::secrets::Bundle;
 use crate::secrets::KeyRing;
@@ -33,6 +33,8 @@ pub struct Summary {
     pub already_credited: usize,
     /// Refund events whose movements were recorded now.
     pub refunded: usize,
+    /// Dispute events whose movements were recorded now.
+    pub disputed: usize,
     pub ignored: usize,
     /// Succeeded payments that cannot be credited by themselves (no payment id, another
     /// currency): kept in the unapplied table like a delivery's; or no amount received.
@@ -50,6 +52,8 @@ pub enum ReconcileOutcome {
     AlreadyCredited,
     /// A refund event whose movements were recorded now.
     Refunded,
+    /// A dispute event whose movements were recorded now.
+    Disputed,
     Ignored,
     /// Succeeded, but names no usable payment record: kept as unapplied money.
     Unapplied,
@@ -63,6 +67,7 @@ impl ReconcileOutcome {
             Self::Credited => "credited",
             Self::AlreadyCredited => "already_credited",
             Self::Refunded => "refunded",
+            Self::Disputed => "disputed",
             Self::Ignored => "ignored",
             Self::Unapplied => "unapplied",
             Self::Failed => "failed",
@@ -154,6 +159,7 @@ pub async fn reconcile(
                     ReconcileOutcome::Credited => summary.credited += 1,
                     ReconcileOutcome::AlreadyCredited => summary.already_credited += 1,
                     ReconcileOutcome::Refunded => summary.refunded += 1,
+                    ReconcileOutcome::Disputed => summary.disputed += 1,
                     ReconcileOutcome::Ignored => summary.ignored += 1,
                     ReconcileOutcome::Unapplied => summary.unapplied += 1,
                     ReconcileOutcome::Failed => summary.failed += 1,
@@ -200,10 +206,17 @@ async fn reconcile_one(
     let (outcome, reason, detail) = match result {
         Ok(Outcome::Credited { .. }) => (ReconcileOutcome::Credited, None, None),
         Ok(Outcome::Duplicate(_)) => (ReconcileOutcome::AlreadyCredited, None, None),
-        Ok(Outcome::Refunds { recorded, .. }) if recorded > 0 => {
-            (ReconcileOutcome::Refunded, None, None)
-        }
-        Ok(Outcome::Refunds { .. }) => (ReconcileOutcome::AlreadyCredited, None, None),
+        Ok(Outcome::Moved {
+            by: MovedBy::Refunds,
+            recorded,
+            ..
+        }) if recorded > 0 => (ReconcileOutcome::Refunded, None, None),
+        Ok(Outcome::Moved {
+            by: MovedBy::Disputes,
+            recorded,
+            ..
+        }) if recorded > 0 => (ReconcileOutcome::Disputed, None, None),
+        Ok(Outcome::Moved { .. }) => (ReconcileOutcome::AlreadyCredited, None, None),
         Ok(Outcome::Ignored(why)) => (ReconcileOutcome::Ignored, None, Some(why)),
         Ok(Outcome::Unapplied { reason, detail }) => {
             (ReconcileOutcome::Unapplied, Some(reason), Some(detail))
@@ -304,6 +317,7 @@ pub async fn scheduled(
                 credited = s.credited,
                 already_credited = s.already_credited,
                 refunded = s.refunded,
+                disputed = s.disputed,
                 ignored = s.ignored,
                 unapplied = s.unapplied,
                 failed = s.failed,

@@ -14,8 +14,8 @@ pub const NAMESPACE: &str = "payhook";
 
 /// Metric names, with the dimensions each is emitted with.
 pub mod names {
-    /// Messages by `Outcome` (credited, refunded, duplicate, ignored, unapplied, retry,
-    /// dead_lettered, failed).
+    /// Messages by `Outcome` (credited, refunded, disputed, duplicate, ignored, unapplied,
+    /// retry, dead_lettered, failed).
     pub const MESSAGES: &str = "Messages";
     /// Messages that ended with a reason, by `Outcome` and `Reason`.
     pub const MESSAGES_BY_REASON: &str = "MessagesByReason";
@@ -25,6 +25,10 @@ pub mod names {
     pub const AMOUNT_REFUNDED: &str = "AmountRefunded";
     /// Amount of failed refunds that came back, by `Currency`.
     pub const AMOUNT_REFUND_REVERSED: &str = "AmountRefundReversed";
+    /// Amount withdrawn by disputes after its credit, by `Currency`.
+    pub const AMOUNT_DISPUTED: &str = "AmountDisputed";
+    /// Amount disputes gave back, by `Currency`.
+    pub const AMOUNT_DISPUTE_REINSTATED: &str = "AmountDisputeReinstated";
     /// Stripe PaymentIntent lookup latency, milliseconds.
     pub const STRIPE_LOOKUP_MS: &str = "StripeLookupLatency";
     /// Messages per invocation.
@@ -81,15 +85,25 @@ pub fn credited(currency: &str, amount: i64) {
         .increment(amount.max(0) as u64);
 }
 
-/// A refund movement recorded after its credit: `delta` is its effect on `refunded`.
-pub fn refunded(currency: &str, delta: i64) {
-    let name = if delta >= 0 {
-        names::AMOUNT_REFUNDED
-    } else {
-        names::AMOUNT_REFUND_REVERSED
+/// Which way money moved on a credited payment, after its credit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Money {
+    Refunded,
+    RefundReversed,
+    Disputed,
+    DisputeReinstated,
+}
+
+/// Money that moved on a credited payment, in the currency's minor unit.
+pub fn moved(currency: &str, money: Money, amount: i64) {
+    let name = match money {
+        Money::Refunded => names::AMOUNT_REFUNDED,
+        Money::RefundReversed => names::AMOUNT_REFUND_REVERSED,
+        Money::Disputed => names::AMOUNT_DISPUTED,
+        Money::DisputeReinstated => names::AMOUNT_DISPUTE_REINSTATED,
     };
     metrics::counter!(name, "Currency" => currency.to_ascii_lowercase())
-        .increment(delta.unsigned_abs());
+        .increment(amount.max(0) as u64);
 }
 
 pub fn stripe_lookup(took: Duration) {

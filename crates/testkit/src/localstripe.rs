@@ -139,6 +139,46 @@ pub async fn checkout_session(
         .ok_or_else(|| format!("no Session id in {json}").into())
 }
 
+/// Opens a dispute on a succeeded PaymentIntent's charge, its amount withdrawn, as a
+/// cardholder's bank does (the project's localstripe patch, `POST /_config/payhook/disputes`).
+/// Returns the dispute id.
+pub async fn open_dispute(stripe_base: &str, intent_id: &str) -> Result<String, BoxError> {
+    let body = serde_json::json!({ "payment_intent": intent_id });
+    let created = config_post(stripe_base, "/_config/payhook/disputes", &body).await?;
+    created["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("no dispute id in {created}").into())
+}
+
+/// Closes a dispute, won (its funds reinstated) or lost.
+pub async fn close_dispute(stripe_base: &str, dispute_id: &str, won: bool) -> Result<(), BoxError> {
+    let body = serde_json::json!({ "outcome": if won { "won" } else { "lost" } });
+    config_post(
+        stripe_base,
+        &format!("/_config/payhook/disputes/{dispute_id}/close"),
+        &body,
+    )
+    .await?;
+    Ok(())
+}
+
+/// POSTs to one of the project's localstripe endpoints; its JSON answer, or why not.
+async fn config_post(
+    stripe_base: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, BoxError> {
+    let answer = post_json(stripe_base, path, &body.to_string()).await?;
+    let (head, json) = answer
+        .split_once("\r\n\r\n")
+        .ok_or("localstripe's answer has no body")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!("{path}: {} {json}", head.lines().next().unwrap_or_default()).into());
+    }
+    Ok(serde_json::from_str(json)?)
+}
+
 /// POSTs a JSON body to one of localstripe's own endpoints; returns the whole answer.
 async fn post_json(stripe_base: &str, path: &str, body: &str) -> Result<String, BoxError> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -250,6 +250,20 @@ impl Stack {
         .expect("Checkout Session on localstripe")
     }
 
+    /// Opens a dispute on the PaymentIntent's charge, its amount withdrawn.
+    pub async fn open_dispute(&self, intent_id: &str) -> String {
+        localstripe::open_dispute(&self.stripe_base, intent_id)
+            .await
+            .expect("open a dispute on localstripe")
+    }
+
+    /// Closes a dispute, won (funds reinstated) or lost.
+    pub async fn close_dispute(&self, dispute_id: &str, won: bool) {
+        localstripe::close_dispute(&self.stripe_base, dispute_id, won)
+            .await
+            .expect("close a dispute on localstripe")
+    }
+
     /// Makes a refund fail after it was made: its money comes back.
     pub async fn fail_refund(&self, refund_id: &str) {
         localstripe::fail_refund(&self.stripe_base, refund_id)

@@ -73,11 +73,12 @@ impl Args {
         .await
         .map_err(|e| Failure::failed("reconcile", e))?;
         println!(
-            "reconcile done: {} events, {} credited, {} already credited, {} refunded, {} ignored, {} unapplied, {} failed",
+            "reconcile done: {} events, {} credited, {} already credited, {} refunded, {} disputed, {} ignored, {} unapplied, {} failed",
             summary.events,
             summary.credited,
             summary.already_credited,
             summary.refunded,
+            summary.disputed,
             summary.ignored,
             summary.unapplied,
             summary.failed

@@ -23,9 +23,9 @@ pub(super) fn same_payment_intent(msg: &SqsMessage) -> Option<String> {
         .string_value
         .as_deref()?;
     match inbound::parse_event(msg.body.as_deref()?).ok()?.action {
-        Action::LookUp { intent_id } | Action::Refunds { intent_id } => {
-            Some(format!("{subscriber}#{intent_id}"))
-        }
+        Action::LookUp { intent_id }
+        | Action::Refunds { intent_id }
+        | Action::Disputes { intent_id } => Some(format!("{subscriber}#{intent_id}")),
         Action::Ignore { .. } => None,
     }
 }
@@ -126,22 +126,26 @@ impl Consumer {
                 );
                 return ItemResult::Done;
             }
-            Ok(Outcome::Refunds { recorded, known }) if recorded > 0 => {
+            Ok(Outcome::Moved {
+                by,
+                recorded,
+                known,
+            }) if recorded > 0 => {
                 notice!(
                     info,
-                    "refunded", None;
-                    refunds_recorded = recorded,
-                    refunds_known = known,
-                    "refunds recorded on the payment record"
+                    by.outcome(), None;
+                    movements_recorded = recorded,
+                    movements_known = known,
+                    "money movements recorded on the payment record"
                 );
                 return ItemResult::Done;
             }
-            Ok(Outcome::Refunds { known, .. }) => {
+            Ok(Outcome::Moved { known, .. }) => {
                 notice!(
                     info,
                     "duplicate", None;
-                    refunds_known = known,
-                    "every refund of the PaymentIntent already recorded; nothing changed"
+                    movements_known = known,
+                    "every movement already recorded; nothing changed"
                 );
                 return ItemResult::Done;
             }

@@ -35,9 +35,22 @@ pub const REFUND_TYPES: [&str; 5] = [
     "refund.failed",
 ];
 
+/// The event types of a dispute's life: each makes the consumer read the PaymentIntent's
+/// disputes as Stripe lists them now. Stripe sends `charge.dispute.created` when a customer
+/// disputes a charge, `funds_withdrawn` and `funds_reinstated` as the balance moves,
+/// `updated` and `closed` as its status changes (won, lost); the object is the dispute, with
+/// its `payment_intent` (Stripe API reference, "Types of events", "The Dispute object").
+pub const DISPUTE_TYPES: [&str; 5] = [
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+    "charge.dispute.closed",
+];
+
 /// Every event type the consumer acts on: what a subscriber enables on their endpoint, and
 /// what the reconcile lists.
-pub const HANDLED_TYPES: [&str; 9] = [
+pub const HANDLED_TYPES: [&str; 14] = [
     CREDIT_TYPES[0],
     CREDIT_TYPES[1],
     CREDIT_TYPES[2],
@@ -47,6 +60,11 @@ pub const HANDLED_TYPES: [&str; 9] = [
     REFUND_TYPES[2],
     REFUND_TYPES[3],
     REFUND_TYPES[4],
+    DISPUTE_TYPES[0],
+    DISPUTE_TYPES[1],
+    DISPUTE_TYPES[2],
+    DISPUTE_TYPES[3],
+    DISPUTE_TYPES[4],
 ];
 
 /// Events older than this are refused (`stale_event`). Every legitimate way an event reaches us
@@ -73,6 +91,8 @@ pub enum Action {
     LookUp { intent_id: String },
     /// Read this PaymentIntent's refunds and record each movement not yet recorded.
     Refunds { intent_id: String },
+    /// Read this PaymentIntent's disputes and record each movement not yet recorded.
+    Disputes { intent_id: String },
     /// Acknowledge without effect.
     Ignore { why: &'static str },
 }
@@ -202,9 +222,11 @@ pub fn parse(body: &str) -> Result<StripeEvent, EventError> {
                 None => return Err(bad("a payment_intent that is neither an id nor an object")),
             },
         },
-        kind if REFUND_TYPES.contains(&kind) => {
+        kind if REFUND_TYPES.contains(&kind) || DISPUTE_TYPES.contains(&kind) => {
             let expected = if kind == "charge.refunded" {
                 "charge"
+            } else if DISPUTE_TYPES.contains(&kind) {
+                "dispute"
             } else {
                 "refund"
             };
@@ -217,10 +239,15 @@ pub fn parse(body: &str) -> Result<StripeEvent, EventError> {
                     why: "no PaymentIntent on the object",
                 },
                 Some(pi) => match string(Some(pi)).or_else(|| expanded_id(pi)) {
-                    Some(id) => Action::Refunds {
-                        intent_id: checked_intent_id(id)
-                            .ok_or_else(|| bad("a malformed PaymentIntent id"))?,
-                    },
+                    Some(id) => {
+                        let intent_id = checked_intent_id(id)
+                            .ok_or_else(|| bad("a malformed PaymentIntent id"))?;
+                        if expected == "dispute" {
+                            Action::Disputes { intent_id }
+                        } else {
+                            Action::Refunds { intent_id }
+                        }
+                    }
                     None => {
                         return Err(bad("a payment_intent that is neither an id nor an object"));
                     }

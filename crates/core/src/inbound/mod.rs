@@ -19,8 +19,9 @@ pub use envelope::{
     MAX_SIGNATURE_HEADER_LEN, SECONDS_BELOW, parse_received_at,
 };
 pub use event::{
-    Action, CREDIT_TYPES, EventError, HANDLED_TYPES, MAX_EVENT_AGE_SECS, REFUND_TYPES, StripeEvent,
-    checked_intent_id, claimed_id as claimed_event_id, parse as parse_event,
+    Action, CREDIT_TYPES, DISPUTE_TYPES, EventError, HANDLED_TYPES, MAX_EVENT_AGE_SECS,
+    REFUND_TYPES, StripeEvent, checked_intent_id, claimed_id as claimed_event_id,
+    parse as parse_event,
 };
 pub use signature::{
     DEFAULT_TOLERANCE_SECS, SignatureError, SignatureHeader, sign as sign_stripe_signature,

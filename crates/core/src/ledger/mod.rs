@@ -22,7 +22,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use backon::{ExponentialBuilder, Retryable};
 
@@ -31,21 +31,21 @@ use crate::support::dynamo::{Item, ItemExt};
 
 mod error;
 mod known_credits;
+mod movements;
 mod outbox;
-mod refunds;
 mod unapplied;
 
 pub(crate) use error::classify_other;
 use error::refused;
 pub use error::{LedgerError, classify_transaction};
 pub use known_credits::{Known, KnownCredits};
+pub use movements::{Deltas, Movement, MovementKind, MovementOf, Recorded};
 /// The notifications table's layout (its items are the outbox the credit writes).
 pub use outbox::schema as outbox_schema;
 pub use outbox::{
     AttemptOutcome, NotificationKind, NotificationStatus, Owed,
     RETENTION_SECS as OUTBOX_RETENTION_SECS, notification_id, pending_item,
 };
-pub use refunds::{RefundDirection, RefundMove, RefundOf, RefundRecorded};
 pub use unapplied::{
     AssignError, Assigned, KeptPayment, Unapplied, UnappliedItem, UnappliedPayment,
     UnappliedStatus, assign, kept_payments, kept_to_assign, schema as unapplied_schema,
@@ -69,8 +69,14 @@ pub mod schema {
     pub const AMOUNT_RECEIVED: &str = "amount_received";
     /// Payments table: refunded of that (refunds made, less those that failed).
     pub const REFUNDED: &str = "refunded";
-    /// Payments table: received less refunded.
+    /// Payments table: withdrawn by disputes, less what was reinstated.
+    pub const DISPUTED: &str = "disputed";
+    /// Payments table: received less refunded and disputed.
     pub const NET: &str = "net";
+    /// Payments table: disputes opened and not yet closed.
+    pub const DISPUTES_OPEN: &str = "disputes_open";
+    /// Payments table: disputes lost.
+    pub const DISPUTES_LOST: &str = "disputes_lost";
     /// Idempotency table: partition key, `<subscriber>#<PaymentIntent id>`.
     pub const IDEMPOTENCY_KEY: &str = "pk";
     /// Idempotency table: the Stripe event and the SQS message that credited it.
@@ -79,13 +85,16 @@ pub mod schema {
 }
 
 /// A payment record's sums, as a notification reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RecordTotals {
     /// PaymentIntents credited to it.
     pub paid: i64,
     pub received: i64,
     pub refunded: i64,
+    pub disputed: i64,
     pub net: i64,
+    pub disputes_open: i64,
+    pub disputes_lost: i64,
 }
 
 /// What a record's sums say of its payment. Derived when read, never stored, so it cannot
@@ -96,11 +105,19 @@ pub enum RecordState {
     Paid,
     PartiallyRefunded,
     Refunded,
+    /// A dispute is open.
+    Disputed,
+    /// A dispute was lost.
+    DisputeLost,
 }
 
 impl RecordTotals {
     pub fn state(&self) -> RecordState {
-        if self.refunded <= 0 {
+        if self.disputes_open > 0 {
+            RecordState::Disputed
+        } else if self.disputes_lost > 0 {
+            RecordState::DisputeLost
+        } else if self.refunded <= 0 {
             RecordState::Paid
         } else if self.refunded < self.received {
             RecordState::PartiallyRefunded
@@ -130,12 +147,18 @@ pub async fn record_totals(
         let number = |name| item.number(name).unwrap_or_default();
         let received = number(schema::AMOUNT_RECEIVED);
         let refunded = number(schema::REFUNDED);
+        let disputed = number(schema::DISPUTED);
         RecordTotals {
             paid: number(schema::PAID),
             received,
             refunded,
-            // Records credited before refunds were kept have no `net`: nothing was refunded.
-            net: item.number(schema::NET).unwrap_or(received - refunded),
+            disputed,
+            // Records credited before refunds were kept have no `net`: nothing went back.
+            net: item
+                .number(schema::NET)
+                .unwrap_or(received - refunded - disputed),
+            disputes_open: number(schema::DISPUTES_OPEN),
+            disputes_lost: number(schema::DISPUTES_LOST),
         }
     }))
 }
@@ -153,16 +176,9 @@ pub struct Credit<'a> {
     /// The SQS message id: the same across redeliveries of one message, new for every Stripe
     /// retry and every redrive.
     pub message_id: &'a str,
-    /// Its refunds already made when it is credited, recorded in the same transaction: money
-    /// that went back is never credited as kept.
-    pub refunds: &'a [RefundMove],
-}
-
-impl Credit<'_> {
-    /// What its refunds took back, less what came back.
-    pub fn refunded(&self) -> i64 {
-        self.refunds.iter().map(RefundMove::refunded_delta).sum()
-    }
+    /// Its refunds and disputes already made when it is credited, recorded in the same
+    /// transaction: money that went back is never credited as kept.
+    pub movements: &'a [Movement],
 }
 
 /// Whether `id` can be a payment record's key.
@@ -292,32 +308,37 @@ impl Ledger {
             .build()
             .map_err(|e| refused(credit.intent_id, "BuildError", e.to_string()))?;
 
-        let refunded = credit.refunded();
-        let increment = Update::builder()
-            .table_name(&self.payments_table)
-            .key(schema::SUBSCRIBER, s(credit.subscriber))
-            .key(schema::PAYMENT_ID, s(credit.payment_id))
-            .update_expression(
-                "ADD #paid :one, #received :amount, #refunded :refunded, #net :net \
+        // Its movements' entries go with it, so that their own events find them recorded.
+        let of = MovementOf {
+            subscriber: credit.subscriber,
+            payment_id: credit.payment_id,
+            intent_id: credit.intent_id,
+            currency: credit.currency,
+            event_id: credit.event_id,
+            event_type: credit.event_type,
+            message_id: credit.message_id,
+        };
+        let deltas = Deltas::sum(credit.movements);
+        let increment =
+            movements::sums_update(&self.payments_table, &of, deltas, credit.amount_received)?
+                .update_expression(
+                    "ADD #paid :one, #received :amount, #refunded :refunded, #disputed :disputed, \
+                 #net :net, #open :open, #lost :lost \
                  SET currency = :currency, last_payment_intent = :pi, last_event_id = :evt, \
                  updated_at = :now, first_paid_at = if_not_exists(first_paid_at, :now)",
-            )
-            .condition_expression("attribute_not_exists(currency) OR currency = :currency")
-            .expression_attribute_names("#paid", schema::PAID)
-            .expression_attribute_names("#received", schema::AMOUNT_RECEIVED)
-            .expression_attribute_names("#refunded", schema::REFUNDED)
-            .expression_attribute_names("#net", schema::NET)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":amount", n(credit.amount_received))
-            .expression_attribute_values(":refunded", n(refunded))
-            .expression_attribute_values(":net", n(credit.amount_received - refunded))
-            .expression_attribute_values(":currency", s(credit.currency))
-            .expression_attribute_values(":pi", s(credit.intent_id))
-            .expression_attribute_values(":evt", s(credit.event_id))
-            .expression_attribute_values(":now", now_s)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|e| refused(credit.intent_id, "BuildError", e.to_string()))?;
+                )
+                .condition_expression("attribute_not_exists(currency) OR currency = :currency")
+                .expression_attribute_names("#paid", schema::PAID)
+                .expression_attribute_names("#received", schema::AMOUNT_RECEIVED)
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":amount", n(credit.amount_received))
+                .expression_attribute_values(":currency", s(credit.currency))
+                .expression_attribute_values(":pi", s(credit.intent_id))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(|e| refused(credit.intent_id, "BuildError", e.to_string()))?;
 
         // The notification owed is written with the credit, or neither is: no crash can leave a
         // credit whose subscriber is never told (whether they are is the notifier's to decide,
@@ -330,24 +351,14 @@ impl Ledger {
             )))
             .build()
             .map_err(|e| refused(credit.intent_id, "BuildError", e.to_string()))?;
-        // Its refunds' entries, so that their own events find them recorded.
-        let of = RefundOf {
-            subscriber: credit.subscriber,
-            payment_id: credit.payment_id,
-            intent_id: credit.intent_id,
-            currency: credit.currency,
-            event_id: credit.event_id,
-            event_type: credit.event_type,
-            message_id: credit.message_id,
-        };
         let mut request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(claim).build())
             .transact_items(TransactWriteItem::builder().update(increment).build())
             .transact_items(TransactWriteItem::builder().put(notification).build());
-        for movement in credit.refunds {
-            let entry = refunds::entry_put(&self.idempotency_table, &of, movement, now)?;
+        for movement in credit.movements {
+            let entry = movements::entry_put(&self.idempotency_table, &of, movement, now)?;
             request = request.transact_items(TransactWriteItem::builder().put(entry).build());
         }
         let result = request.send().await;
@@ -399,7 +410,7 @@ mod tests {
             event_id: "evt_this",
             event_type: "payment_intent.succeeded",
             message_id: MESSAGE,
-            refunds: &[],
+            movements: &[],
         }
     }
 

@@ -98,12 +98,27 @@ pub enum NotificationKind {
     /// A refund failed (or was canceled) and its money came back.
     #[serde(rename = "payment.refund_reversed")]
     RefundReversed,
+    #[serde(rename = "payment.dispute_opened")]
+    DisputeOpened,
+    #[serde(rename = "payment.dispute_funds_withdrawn")]
+    DisputeFundsWithdrawn,
+    #[serde(rename = "payment.dispute_funds_reinstated")]
+    DisputeFundsReinstated,
+    #[serde(rename = "payment.dispute_won")]
+    DisputeWon,
+    #[serde(rename = "payment.dispute_lost")]
+    DisputeLost,
 }
 
 spelled!(NotificationKind {
     Credited => "payment.credited",
     Refunded => "payment.refunded",
     RefundReversed => "payment.refund_reversed",
+    DisputeOpened => "payment.dispute_opened",
+    DisputeFundsWithdrawn => "payment.dispute_funds_withdrawn",
+    DisputeFundsReinstated => "payment.dispute_funds_reinstated",
+    DisputeWon => "payment.dispute_won",
+    DisputeLost => "payment.dispute_lost",
 });
 
 spelled!(AttemptOutcome {
@@ -130,8 +145,8 @@ pub struct Owed<'a> {
     pub kind: NotificationKind,
     pub payment_id: &'a str,
     pub payment_intent: &'a str,
-    /// The refund it tells of, for a refund's movements.
-    pub refund: Option<&'a str>,
+    /// The Stripe object a movement is keyed by (a refund, a dispute); none for a credit.
+    pub source: Option<&'a str>,
     /// What moved, in the currency's minor unit.
     pub amount: i64,
     pub currency: &'a str,
@@ -147,7 +162,7 @@ impl<'a> Owed<'a> {
             kind: NotificationKind::Credited,
             payment_id: credit.payment_id,
             payment_intent: credit.intent_id,
-            refund: None,
+            source: None,
             amount: credit.amount_received,
             currency: credit.currency,
             event_id: credit.event_id,
@@ -176,8 +191,8 @@ pub fn pending_item(owed: &Owed<'_>, now_ms: i64) -> HashMap<String, AttributeVa
         (schema::NEXT_ATTEMPT_AT.into(), n(now_ms)),
         (schema::EXPIRES_AT.into(), n(now_ms / 1000 + RETENTION_SECS)),
     ]);
-    if let Some(refund) = owed.refund {
-        item.insert("refund".into(), s(refund));
+    if let Some(source) = owed.source {
+        item.insert("source".into(), s(source));
     }
     item
 }

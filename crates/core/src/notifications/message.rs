@@ -48,7 +48,7 @@ pub fn body(n: &Notification, totals: Option<RecordTotals>) -> String {
             "subscriber": n.subscriber,
             "payment_id": n.payment_id,
             "payment_intent": n.payment_intent,
-            "refund": n.refund,
+            "source": n.source,
             "amount": n.amount,
             "currency": n.currency,
             "paid": totals.map(|t| t.paid),
@@ -56,6 +56,7 @@ pub fn body(n: &Notification, totals: Option<RecordTotals>) -> String {
             "record": totals.map(|t| serde_json::json!({
                 "received": t.received,
                 "refunded": t.refunded,
+                "disputed": t.disputed,
                 "net": t.net,
                 "state": t.state(),
             })),
@@ -88,7 +89,7 @@ mod tests {
         let n = Notification {
             id: "msg_re_1".into(),
             kind: NotificationKind::Refunded,
-            refund: Some("re_1".into()),
+            source: Some("re_1".into()),
             amount: 400,
             ..super::super::store::fresh_notification()
         };
@@ -97,14 +98,15 @@ mod tests {
             received: 1000,
             refunded: 400,
             net: 600,
+            ..RecordTotals::default()
         };
         let sent: serde_json::Value = serde_json::from_str(&body(&n, Some(totals))).unwrap();
         assert_eq!(sent["type"], "payment.refunded");
-        assert_eq!(sent["data"]["refund"], "re_1");
+        assert_eq!(sent["data"]["source"], "re_1");
         assert_eq!(sent["data"]["amount"], 400);
         assert_eq!(
             sent["data"]["record"],
-            serde_json::json!({"received": 1000, "refunded": 400, "net": 600,
+            serde_json::json!({"received": 1000, "refunded": 400, "disputed": 0, "net": 600,
                 "state": "partially_refunded"})
         );
         let all_back = RecordTotals {
@@ -117,7 +119,7 @@ mod tests {
         let credited = super::super::store::fresh_notification();
         let sent: serde_json::Value = serde_json::from_str(&body(&credited, None)).unwrap();
         assert_eq!(sent["type"], "payment.credited");
-        assert_eq!(sent["data"]["refund"], serde_json::Value::Null);
+        assert_eq!(sent["data"]["source"], serde_json::Value::Null);
         assert_eq!(sent["data"]["record"], serde_json::Value::Null);
     }
 }

@@ -26,8 +26,8 @@ pub struct Notification {
     pub payment_intent: String,
     /// What it tells: a credit, a refund, a refund's money back.
     pub kind: NotificationKind,
-    /// The refund it tells of, for a refund's movements.
-    pub refund: Option<String>,
+    /// The Stripe object a movement is keyed by (a refund, a dispute); none for a credit.
+    pub source: Option<String>,
     /// What moved, in the currency's minor unit.
     pub amount: i64,
     pub currency: String,
@@ -454,7 +454,7 @@ fn notification(item: &HashMap<String, AttributeValue>) -> Option<Notification> 
             None => NotificationKind::Credited,
             Some(kind) => NotificationKind::parse(&kind)?,
         },
-        refund: item.text("refund"),
+        source: item.text("source"),
         amount: item.number("amount").unwrap_or_default(),
         currency: item.text("currency").unwrap_or_default(),
         credited_at: item.number("credited_at").unwrap_or_default(),
@@ -498,7 +498,7 @@ pub(super) fn fresh_notification() -> Notification {
         payment_id: "order-1".into(),
         payment_intent: "pi_1".into(),
         kind: NotificationKind::Credited,
-        refund: None,
+        source: None,
         amount: 1000,
         currency: "eur".into(),
         credited_at: 1_795_000_000_000,

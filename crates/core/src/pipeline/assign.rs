@@ -23,7 +23,7 @@ pub enum AssignKeptError {
     #[error("{intent_id} is not collected now ({why}): nothing to credit")]
     NotCollected { intent_id: String, why: String },
     #[error(
-        "{intent_id} was refunded in full since it was kept ({refunded} of {received} {currency}): nothing is left to credit"
+        "{intent_id} went back in full since it was kept ({refunded} of {received} {currency} refunded, the rest disputed): nothing is left to credit"
     )]
     Refunded {
         intent_id: String,
@@ -63,9 +63,10 @@ impl Pipeline {
             }
             Collected::Received(amount) => amount,
         };
-        let refunds = self.refunds_if_any(account, &intent).await?;
-        let refunded: i64 = refunds.iter().map(|m| m.refunded_delta()).sum();
-        if refunded >= received {
+        let movements = self.movements_if_any(account, &intent).await?;
+        let deltas = ledger::Deltas::sum(&movements);
+        let refunded = deltas.refunded;
+        if received + deltas.net() <= 0 {
             return Err(AssignKeptError::Refunded {
                 intent_id: intent_id.to_string(),
                 received,
@@ -85,7 +86,7 @@ impl Pipeline {
                 event_id: &kept.event_id,
                 event_type: &kept.event_type,
                 message_id: delivery_id,
-                refunds: &refunds,
+                movements: &movements,
             },
         )
         .await?;
@@ -110,18 +111,26 @@ impl Pipeline {
         Ok(intent?)
     }
 
-    /// The movements of its refunds, read only when its charge reports any refunded.
-    pub(super) async fn refunds_if_any(
+    /// The movements of its refunds and disputes, each read only when its charge reports any:
+    /// a payment with neither costs no call here.
+    pub(super) async fn movements_if_any(
         &self,
         account: Account<'_>,
         intent: &PaymentIntentView,
-    ) -> Result<Vec<ledger::RefundMove>, ProcessError> {
-        if !intent.has_refunds() {
-            return Ok(Vec::new());
+    ) -> Result<Vec<ledger::Movement>, ProcessError> {
+        let mut movements = Vec::new();
+        if intent.has_refunds() {
+            let asked = Instant::now();
+            let refunds = self.stripe.refunds(account.api_key, &intent.id).await;
+            telemetry::stripe_lookup(asked.elapsed());
+            movements.extend(decide::refund_moves(&refunds?));
         }
-        let asked = Instant::now();
-        let refunds = self.stripe.refunds(account.api_key, &intent.id).await;
-        telemetry::stripe_lookup(asked.elapsed());
-        Ok(decide::refund_moves(&refunds?))
+        if intent.has_disputes() {
+            let asked = Instant::now();
+            let disputes = self.stripe.disputes(account.api_key, &intent.id).await;
+            telemetry::stripe_lookup(asked.elapsed());
+            movements.extend(decide::dispute_moves(&disputes?));
+        }
+        Ok(movements)
     }
 }

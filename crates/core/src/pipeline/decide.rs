@@ -3,9 +3,10 @@
 //! has its own tests.
 
 use crate::inbound::{Action, MAX_EVENT_AGE_SECS, StripeEvent};
-use crate::ledger::{self, RefundDirection, RefundMove};
+use crate::ledger::{self, Movement, MovementKind};
 use crate::mode::Mode;
-use crate::stripe::{CheckoutSessionView, PaymentIntentView, RefundView};
+use crate::stripe::{CheckoutSessionView, DisputeView, PaymentIntentView, RefundView};
+use crate::telemetry;
 
 use super::ProcessError;
 
@@ -18,6 +19,8 @@ pub(super) enum Asked {
     LookUp(String),
     /// Read this PaymentIntent's refunds.
     Refunds(String),
+    /// Read this PaymentIntent's disputes.
+    Disputes(String),
 }
 
 /// An event of the key's mode, not older than any legitimate path brings, and what it asks.
@@ -37,6 +40,7 @@ pub(super) fn asked(
         Action::Ignore { why } => return Ok(Asked::Nothing(why.to_string())),
         Action::LookUp { intent_id } => Asked::LookUp(intent_id.clone()),
         Action::Refunds { intent_id } => Asked::Refunds(intent_id.clone()),
+        Action::Disputes { intent_id } => Asked::Disputes(intent_id.clone()),
     };
     if let Some(created) = event.created {
         let age = now_secs - created;
@@ -53,20 +57,74 @@ pub(super) fn asked(
 /// The movements Stripe's refunds make, as it reports them now: money out for every refund
 /// that took it from the balance, money back for every one that then failed or was canceled.
 /// A refund canceled before it took anything moves nothing.
-pub(super) fn refund_moves(refunds: &[RefundView]) -> Vec<RefundMove> {
+pub(super) fn refund_moves(refunds: &[RefundView]) -> Vec<Movement> {
     let mut moves = Vec::new();
     for refund in refunds.iter().filter(|r| r.took_money() && r.amount > 0) {
-        let movement = |direction| RefundMove {
-            refund_id: refund.id.clone(),
+        let movement = |kind| Movement {
+            kind,
+            source_id: refund.id.clone(),
             amount: refund.amount,
-            direction,
         };
-        moves.push(movement(RefundDirection::Out));
+        moves.push(movement(MovementKind::Refund));
         if refund.gave_money_back() {
-            moves.push(movement(RefundDirection::Back));
+            moves.push(movement(MovementKind::RefundReversed));
         }
     }
     moves
+}
+
+/// The movements Stripe's disputes make, as it reports them now: each dispute opened; what its
+/// balance transactions withdrew and reinstated (negative and positive amounts); and how it
+/// closed. An inquiry that closed without becoming a chargeback (`warning_closed`) counts as
+/// won: the customer's bank took nothing.
+pub(super) fn dispute_moves(disputes: &[DisputeView]) -> Vec<Movement> {
+    let mut moves = Vec::new();
+    for dispute in disputes {
+        let movement = |kind, amount| Movement {
+            kind,
+            source_id: dispute.id.clone(),
+            amount,
+        };
+        moves.push(movement(MovementKind::DisputeOpened, dispute.amount));
+        let withdrawn: i64 = dispute
+            .balance_transactions
+            .iter()
+            .filter(|t| t.amount < 0)
+            .map(|t| -t.amount)
+            .sum();
+        let reinstated: i64 = dispute
+            .balance_transactions
+            .iter()
+            .filter(|t| t.amount > 0)
+            .map(|t| t.amount)
+            .sum();
+        if withdrawn > 0 {
+            moves.push(movement(MovementKind::DisputeWithdrawn, withdrawn));
+        }
+        if reinstated > 0 {
+            moves.push(movement(MovementKind::DisputeReinstated, reinstated));
+        }
+        match dispute.status.as_str() {
+            "won" | "warning_closed" => {
+                moves.push(movement(MovementKind::DisputeWon, dispute.amount))
+            }
+            "lost" => moves.push(movement(MovementKind::DisputeLost, dispute.amount)),
+            _ => {}
+        }
+    }
+    moves
+}
+
+/// The money a movement moves, as the metrics count it: none for a dispute opened, won or
+/// lost by itself.
+pub(super) fn money(kind: MovementKind) -> Option<telemetry::Money> {
+    match kind {
+        MovementKind::Refund => Some(telemetry::Money::Refunded),
+        MovementKind::RefundReversed => Some(telemetry::Money::RefundReversed),
+        MovementKind::DisputeWithdrawn => Some(telemetry::Money::Disputed),
+        MovementKind::DisputeReinstated => Some(telemetry::Money::DisputeReinstated),
+        MovementKind::DisputeOpened | MovementKind::DisputeWon | MovementKind::DisputeLost => None,
+    }
 }
 
 /// The payment record a PaymentIntent names: its own `metadata.id` first, then what the
@@ -332,6 +390,14 @@ mod tests {
         }
     }
 
+    fn moved(kind: MovementKind, id: &str, amount: i64) -> Movement {
+        Movement {
+            kind,
+            source_id: id.into(),
+            amount,
+        }
+    }
+
     #[test]
     fn each_refund_moves_money_out_once_and_back_once_if_it_failed() {
         let moves = refund_moves(&[
@@ -340,25 +406,80 @@ mod tests {
             refund("re_canceled_first", 100, "canceled", false, false),
             refund("re_pending", 50, "pending", true, false),
         ]);
-        let out = |id: &str, amount| RefundMove {
-            refund_id: id.into(),
-            amount,
-            direction: RefundDirection::Out,
-        };
         assert_eq!(
             moves,
             vec![
-                out("re_made", 300),
-                out("re_failed", 200),
-                RefundMove {
-                    direction: RefundDirection::Back,
-                    ..out("re_failed", 200)
-                },
-                out("re_pending", 50),
+                moved(MovementKind::Refund, "re_made", 300),
+                moved(MovementKind::Refund, "re_failed", 200),
+                moved(MovementKind::RefundReversed, "re_failed", 200),
+                moved(MovementKind::Refund, "re_pending", 50),
             ]
         );
-        let refunded: i64 = moves.iter().map(RefundMove::refunded_delta).sum();
-        assert_eq!(refunded, 350, "the failed one gave its money back");
+        let deltas = ledger::Deltas::sum(&moves);
+        assert_eq!(deltas.refunded, 350, "the failed one gave its money back");
+        assert_eq!(deltas.net(), -350);
+    }
+
+    fn dispute(id: &str, status: &str, transactions: &[i64]) -> DisputeView {
+        DisputeView {
+            id: id.into(),
+            amount: 1000,
+            currency: "eur".into(),
+            status: status.into(),
+            payment_intent: Some("pi_1".into()),
+            balance_transactions: transactions
+                .iter()
+                .enumerate()
+                .map(|(i, amount)| crate::stripe::BalanceTransactionView {
+                    id: format!("txn_{i}"),
+                    amount: *amount,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_disputes_life_is_opened_withdrawn_reinstated_and_closed_once_each() {
+        let open = dispute_moves(&[dispute("du_1", "needs_response", &[-1000])]);
+        assert_eq!(
+            open,
+            vec![
+                moved(MovementKind::DisputeOpened, "du_1", 1000),
+                moved(MovementKind::DisputeWithdrawn, "du_1", 1000),
+            ]
+        );
+        let won = dispute_moves(&[dispute("du_1", "won", &[-1000, 1000])]);
+        assert_eq!(won[..2], open[..]);
+        assert_eq!(
+            won[2..],
+            [
+                moved(MovementKind::DisputeReinstated, "du_1", 1000),
+                moved(MovementKind::DisputeWon, "du_1", 1000),
+            ]
+        );
+        let after_won = ledger::Deltas::sum(&won);
+        assert_eq!(
+            (
+                after_won.disputed,
+                after_won.disputes_open,
+                after_won.disputes_lost
+            ),
+            (0, 0, 0)
+        );
+        let lost = ledger::Deltas::sum(&dispute_moves(&[dispute("du_2", "lost", &[-1000])]));
+        assert_eq!(
+            (
+                lost.disputed,
+                lost.net(),
+                lost.disputes_open,
+                lost.disputes_lost
+            ),
+            (1000, -1000, 0, 1)
+        );
+        // An inquiry that closed without a chargeback: nothing withdrawn, closed as won.
+        let inquiry =
+            ledger::Deltas::sum(&dispute_moves(&[dispute("du_3", "warning_closed", &[])]));
+        assert_eq!(inquiry, ledger::Deltas::default());
     }
 
     #[test]

@@ -14,11 +14,11 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use assign::{AssignKeptError, AssignedKept};
 pub use error::ProcessError;
-pub use outcome::{Notice, Outcome};
+pub use outcome::{MovedBy, Notice, Outcome};
 
 use crate::inbound::StripeEvent;
 use crate::ledger::{
-    Applied, Credit, CreditedBy, KnownCredits, Ledger, LedgerError, RefundOf, RefundRecorded,
+    Applied, Credit, CreditedBy, KnownCredits, Ledger, LedgerError, MovementOf, Recorded,
     Unapplied, UnappliedPayment,
 };
 use crate::mode::Mode;
@@ -91,14 +91,15 @@ impl Pipeline {
         Ok(Some((by, outcome)))
     }
 
-    /// A refund event: the PaymentIntent's refunds as Stripe lists them now, each movement
-    /// recorded once on the record its credit went to. A PaymentIntent not credited here is
-    /// left to its credit, which records the refunds it has by then.
-    async fn apply_refunds(
+    /// A refund or dispute event: the PaymentIntent's refunds or disputes as Stripe lists them
+    /// now, each movement recorded once on the record its credit went to. A PaymentIntent not
+    /// credited here is left to its credit, which records the movements it has by then.
+    async fn apply_movements(
         &self,
         account: Account<'_>,
         event: &StripeEvent,
         intent_id: &str,
+        by_what: MovedBy,
         delivery_id: &str,
         notice: &mut Notice<'_>,
     ) -> Result<Outcome, ProcessError> {
@@ -109,15 +110,26 @@ impl Pipeline {
         };
         let Some(by) = by else {
             return Ok(Outcome::Ignored(
-                "PaymentIntent not credited: its credit will record its refunds".into(),
+                "PaymentIntent not credited: its credit will record what moved".into(),
             ));
         };
         notice.payment_id = Some(by.payment_id.clone());
         let asked = Instant::now();
-        let refunds = self.stripe.refunds(account.api_key, intent_id).await;
+        let movements = match by_what {
+            MovedBy::Refunds => self
+                .stripe
+                .refunds(account.api_key, intent_id)
+                .await
+                .map(|r| decide::refund_moves(&r)),
+            MovedBy::Disputes => self
+                .stripe
+                .disputes(account.api_key, intent_id)
+                .await
+                .map(|d| decide::dispute_moves(&d)),
+        };
         telemetry::stripe_lookup(asked.elapsed());
-        let refunds = refunds?;
-        let of = RefundOf {
+        let movements = movements?;
+        let of = MovementOf {
             subscriber,
             payment_id: &by.payment_id,
             intent_id,
@@ -127,24 +139,32 @@ impl Pipeline {
             message_id: delivery_id,
         };
         let (mut recorded, mut known) = (0, 0);
-        for movement in decide::refund_moves(&refunds) {
+        for movement in movements {
+            // A movement already on the record costs a read, not a failed transaction; only a
+            // shortcut, the entry's condition decides.
             let known_already = match self.duplicate_shortcuts {
-                true => self.ledger.refund_recorded(&of, &movement).await?,
+                true => self.ledger.movement_recorded(&of, &movement).await?,
                 false => None,
             };
             let done = match known_already {
                 Some(done) => done,
-                None => self.ledger.record_refund(&of, &movement).await?,
+                None => self.ledger.record_movement(&of, &movement).await?,
             };
             match done {
-                RefundRecorded::Now | RefundRecorded::Earlier => {
-                    telemetry::refunded(&by.currency, movement.refunded_delta());
+                Recorded::Now | Recorded::Earlier => {
+                    if let Some(money) = decide::money(movement.kind) {
+                        telemetry::moved(&by.currency, money, movement.amount);
+                    }
                     recorded += 1;
                 }
-                RefundRecorded::Already => known += 1,
+                Recorded::Already => known += 1,
             }
         }
-        Ok(Outcome::Refunds { recorded, known })
+        Ok(Outcome::Moved {
+            by: by_what,
+            recorded,
+            known,
+        })
     }
 
     /// The key's mode, if it is the deployment's: checked before anything is done with the
@@ -182,7 +202,27 @@ impl Pipeline {
             Asked::Refunds(intent_id) => {
                 notice.payment_intent = Some(intent_id.clone());
                 return self
-                    .apply_refunds(account, &event, &intent_id, delivery_id, notice)
+                    .apply_movements(
+                        account,
+                        &event,
+                        &intent_id,
+                        MovedBy::Refunds,
+                        delivery_id,
+                        notice,
+                    )
+                    .await;
+            }
+            Asked::Disputes(intent_id) => {
+                notice.payment_intent = Some(intent_id.clone());
+                return self
+                    .apply_movements(
+                        account,
+                        &event,
+                        &intent_id,
+                        MovedBy::Disputes,
+                        delivery_id,
+                        notice,
+                    )
                     .await;
             }
         };
@@ -221,7 +261,7 @@ impl Pipeline {
         notice.payment_id = payment_id.clone();
         // Refunded before its credit: the credit records them too, so what went back is
         // never credited as kept. Only then a second Stripe call.
-        let refunds = self.refunds_if_any(account, &intent).await?;
+        let movements = self.movements_if_any(account, &intent).await?;
         let unapplied = |error: ProcessError| UnappliedPayment {
             subscriber,
             intent_id: &intent_id,
@@ -258,7 +298,7 @@ impl Pipeline {
                 event_id: &event.id,
                 event_type: &event.event_type,
                 message_id,
-                refunds: &refunds,
+                movements: &movements,
             })
             .await;
         let applied = match applied {

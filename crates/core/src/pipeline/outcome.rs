@@ -13,9 +13,11 @@ pub enum Outcome {
     },
     /// Another delivery credited this PaymentIntent.
     Duplicate(CreditedBy),
-    /// A refund event of a credited PaymentIntent: `recorded` movements recorded now (refunds
-    /// made, or failed and given back), `known` recorded before.
-    Refunds {
+    /// A refund or dispute event of a credited PaymentIntent: `recorded` movements recorded now
+    /// (refunds made or given back; disputes opened, funds withdrawn or reinstated, closed),
+    /// `known` recorded before.
+    Moved {
+        by: MovedBy,
         recorded: usize,
         known: usize,
     },
@@ -39,4 +41,21 @@ pub struct Notice<'a> {
     pub event_type: Option<String>,
     pub payment_intent: Option<String>,
     pub payment_id: Option<String>,
+}
+
+/// Which of Stripe's objects moved money on a credited payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MovedBy {
+    Refunds,
+    Disputes,
+}
+
+impl MovedBy {
+    /// The notice's outcome when something was recorded.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            MovedBy::Refunds => "refunded",
+            MovedBy::Disputes => "disputed",
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! Stripe's API as payhook reads it, with the subscriber's own key: a PaymentIntent, its
-//! refunds, the Checkout Session that paid it, and event listings.
+//! refunds and disputes, the Checkout Session that paid it, and event listings.
 //!
 //! One pooled HTTP client for every subscriber (the key is a per-request header), so a warm
 //! execution environment keeps its connections to Stripe open across messages and
@@ -15,6 +15,6 @@ mod views;
 
 pub use client::{STRIPE_VERSION, StripeApi, StripeApiError, StripeSetupError};
 pub use views::{
-    ChargeView, CheckoutSessionView, EventPage, EventQuery, MAX_REFUNDS, PaymentIntentView,
-    RefundView,
+    BalanceTransactionView, ChargeView, CheckoutSessionView, DisputeView, EventPage, EventQuery,
+    MAX_DISPUTES, MAX_REFUNDS, PaymentIntentView, RefundView,
 };

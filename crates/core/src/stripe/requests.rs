@@ -5,8 +5,8 @@ use secrecy::SecretString;
 use super::StripeApi;
 use super::client::StripeApiError;
 use super::views::{
-    CheckoutSessionView, EventPage, EventQuery, MAX_REFUNDS, PaymentIntentView, RefundPage,
-    RefundView, SessionPage,
+    CheckoutSessionView, DisputePage, DisputeView, EventPage, EventQuery, MAX_DISPUTES,
+    MAX_REFUNDS, PaymentIntentView, RefundPage, RefundView, SessionPage,
 };
 
 impl StripeApi {
@@ -134,5 +134,41 @@ impl StripeApi {
             });
         }
         Ok(session)
+    }
+
+    /// Every dispute of the PaymentIntent as Stripe lists them now (`GET /v1/disputes` filtered
+    /// by `payment_intent`, "Only return disputes associated to the PaymentIntent specified":
+    /// "List all disputes"), each checked to be of this PaymentIntent.
+    pub async fn disputes(
+        &self,
+        api_key: &SecretString,
+        intent_id: &str,
+    ) -> Result<Vec<DisputeView>, StripeApiError> {
+        let target = format!("{intent_id} disputes");
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("payment_intent", intent_id)
+            .append_pair("limit", "100");
+        let page: DisputePage = self
+            .get_json(api_key, &format!("v1/disputes?{}", query.finish()), &target)
+            .await?;
+        let bad = |detail: String| StripeApiError::BadResponse {
+            target: target.clone(),
+            detail,
+        };
+        if page.has_more || page.data.len() > MAX_DISPUTES {
+            return Err(bad(format!("more than {MAX_DISPUTES} disputes")));
+        }
+        if let Some(other) = page.data.iter().find(|d| {
+            d.payment_intent
+                .as_deref()
+                .is_some_and(|pi| pi != intent_id)
+        }) {
+            return Err(bad(format!(
+                "dispute {} is of another PaymentIntent",
+                other.id
+            )));
+        }
+        Ok(page.data)
     }
 }

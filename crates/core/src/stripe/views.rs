@@ -36,6 +36,11 @@ impl PaymentIntentView {
             .as_ref()
             .is_some_and(|c| c.amount_refunded > 0)
     }
+
+    /// Whether Stripe reports its charge disputed (then its disputes are read).
+    pub fn has_disputes(&self) -> bool {
+        self.latest_charge.as_ref().is_some_and(|c| c.disputed)
+    }
 }
 
 /// What we read of the PaymentIntent's latest charge.
@@ -45,6 +50,9 @@ pub struct ChargeView {
     /// Stripe's `amount_refunded`: refunded so far, in the currency's minor unit.
     #[serde(default)]
     pub amount_refunded: i64,
+    /// Stripe's `disputed`: "Whether the charge has been disputed" ("The Charge object").
+    #[serde(default)]
+    pub disputed: bool,
 }
 
 /// What we read of a refund. A refund takes its money from the balance when it is made
@@ -92,8 +100,42 @@ pub(super) struct RefundPage {
 }
 
 /// The most refunds read for one PaymentIntent: far more than any payment has, and few enough
-/// for their entries to fit one DynamoDB transaction with the credit.
-pub const MAX_REFUNDS: usize = 90;
+/// for their entries (two each at most) and its disputes' to fit one DynamoDB transaction
+/// (100 items) with the credit's three.
+pub const MAX_REFUNDS: usize = 40;
+/// The most disputes read for one PaymentIntent: a charge is disputed once at most, and a
+/// PaymentIntent's failed charges cannot be; four entries each at most.
+pub const MAX_DISPUTES: usize = 4;
+
+/// What we read of a dispute: its status and the balance transactions that moved its money,
+/// "zero, one, or two balance transactions that show funds withdrawn and reinstated to your
+/// Stripe account as a result of this dispute" ("The Dispute object").
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct DisputeView {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    #[serde(default)]
+    pub payment_intent: Option<String>,
+    #[serde(default)]
+    pub balance_transactions: Vec<BalanceTransactionView>,
+}
+
+/// A balance transaction of a dispute: negative when funds were withdrawn, positive when
+/// reinstated.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct BalanceTransactionView {
+    pub id: String,
+    pub amount: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DisputePage {
+    pub data: Vec<DisputeView>,
+    #[serde(default)]
+    pub has_more: bool,
+}
 
 /// What we read of a Checkout Session: the record it names, as Stripe holds it ("The Checkout
 /// Session object": `metadata`, `client_reference_id`, `payment_intent`).
