@@ -7,6 +7,11 @@ localstripe as installed; the arguments are localstripe's own.
   PaymentIntent object"). localstripe omits it. The consumer credits exactly that field and
   refuses a succeeded PaymentIntent without it, so the emulator gains the field here rather
   than the consumer a fallback.
+- Partial capture: Stripe captures `amount_to_capture` and releases the rest; the charge's
+  `amount_captured` says what was taken ("can be less than the amount attribute on the charge
+  if a partial capture was made": "The Charge object") and the PaymentIntent's
+  `amount_received` is that amount. localstripe instead captures everything and refunds the
+  rest, which would look like a refund the customer never asked for.
 - PaymentIntent `latest_charge` is the charge's id unless the request expands it ("Expanding
   responses": "many objects allow you to request additional information as an expanded
   response"); localstripe always sends the whole charge, which would hide a consumer that
@@ -49,7 +54,34 @@ from localstripe.webhooks import schedule_webhook
 
 
 def amount_received(self):
-    return self.amount if self.status == "succeeded" else 0
+    if self.status != "succeeded":
+        return 0
+    charge = self.latest_charge
+    return charge.amount_captured if charge is not None else self.amount
+
+
+def charge_capture(self, amount, on_success=None):
+    if amount is None:
+        amount = self.amount
+    amount = resources.try_convert_to_int(amount)
+    if not (type(amount) is int and 0 <= amount <= self.amount):
+        raise resources.UserError(400, "Bad request")
+    if self.captured is not False or self.status != "succeeded":
+        raise resources.UserError(400, "Bad request")
+
+    def on_success_capture():
+        self.captured = True
+        self._payhook_amount_captured = amount
+        if on_success:
+            on_success()
+
+    self._trigger_payment(on_success=on_success_capture)
+
+
+resources.Charge._capture = charge_capture
+resources.Charge.amount_captured = property(
+    lambda self: getattr(self, "_payhook_amount_captured", self.amount) if self.captured else 0
+)
 
 
 # localstripe exports an object's public properties along with its fields.

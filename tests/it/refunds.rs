@@ -244,3 +244,38 @@ async fn a_forged_refund_event_changes_nothing() {
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0].1["failure-reason"], "bad_signature");
 }
+
+/// A partial capture is not a refund: Stripe captures part and releases the rest, and reports
+/// what it captured as `amount_received`; a refund of it then comes off that. Amounts of a
+/// zero-decimal currency are whole units, credited and refunded as they are.
+#[tokio::test]
+async fn a_partial_capture_credits_what_was_captured_and_nothing_is_refunded_for_the_rest() {
+    let stack = Stack::new().await;
+    let intent = stack
+        .intent_captured("order-part-captured", 3000, 1800)
+        .await;
+    let (logs, _guard) = Logs::capture();
+    deliver(
+        &stack,
+        &intent,
+        &[("m-captured", "payment_intent.succeeded")],
+    )
+    .await;
+    deliver(
+        &stack,
+        &intent,
+        &[("m-captured-refund?", "charge.refunded")],
+    )
+    .await;
+    assert_eq!(logs.outcomes(), ["credited", "duplicate"]);
+    assert_eq!(
+        sums(&stack, "order-part-captured").await,
+        (1, 1800, 0, 1800)
+    );
+
+    let yen = stack.intent_with(Some("order-yen"), 5000, "jpy").await;
+    deliver(&stack, &yen, &[("m-yen", "payment_intent.succeeded")]).await;
+    stack.refund(&yen, Some(1200)).await;
+    deliver(&stack, &yen, &[("m-yen-refund", "charge.refunded")]).await;
+    assert_eq!(sums(&stack, "order-yen").await, (1, 5000, 1200, 3800));
+}

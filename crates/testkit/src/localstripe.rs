@@ -54,6 +54,54 @@ pub async fn create_succeeded(
     Ok(created.id)
 }
 
+/// Creates a card PaymentIntent for `amount` with manual capture, confirms it, then captures
+/// `capture` of it (Stripe releases the rest); returns its id.
+pub async fn create_captured(
+    stripe_base: &str,
+    api_key: &str,
+    payment_id: &str,
+    amount: i64,
+    capture: i64,
+) -> Result<String, BoxError> {
+    #[derive(serde::Deserialize)]
+    struct Intent {
+        id: String,
+        status: String,
+    }
+    url::Url::parse(stripe_base)
+        .map_err(|e| format!("bad Stripe base URL {stripe_base:?}: {e}"))?;
+    let client = stripe::Client::from_url(stripe_base, api_key);
+    let amount = amount.to_string();
+    let params: std::collections::BTreeMap<&str, &str> = [
+        ("amount", amount.as_str()),
+        ("currency", "eur"),
+        ("payment_method", "pm_card_visa"),
+        ("capture_method", "manual"),
+        ("confirm", "true"),
+        ("metadata[id]", payment_id),
+    ]
+    .into();
+    let authorized: Intent = client.post_form("payment_intents", params).await?;
+    if authorized.status != "requires_capture" {
+        return Err(format!(
+            "{} is {}, not requires_capture",
+            authorized.id, authorized.status
+        )
+        .into());
+    }
+    let capture = capture.to_string();
+    let captured: Intent = client
+        .post_form(
+            &format!("payment_intents/{}/capture", authorized.id),
+            std::collections::BTreeMap::from([("amount_to_capture", capture.as_str())]),
+        )
+        .await?;
+    if captured.status != "succeeded" {
+        return Err(format!("{} is {} after capture", captured.id, captured.status).into());
+    }
+    Ok(captured.id)
+}
+
 /// Refunds `amount` (all of it without one) of a succeeded PaymentIntent (`POST /v1/refunds`,
 /// as Stripe takes it); returns the refund's id.
 pub async fn refund(

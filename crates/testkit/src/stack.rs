@@ -225,6 +225,13 @@ impl Stack {
             .expect("create PaymentIntent on localstripe")
     }
 
+    /// A PaymentIntent for `amount` with manual capture, `capture` of it captured.
+    pub async fn intent_captured(&self, payment_id: &str, amount: i64, capture: i64) -> String {
+        localstripe::create_captured(&self.stripe_base, API_KEY, payment_id, amount, capture)
+            .await
+            .expect("capture a PaymentIntent on localstripe")
+    }
+
     /// Refunds `amount` (all without one) of a PaymentIntent on the stack's localstripe.
     pub async fn refund(&self, intent_id: &str, amount: Option<i64>) -> String {
         localstripe::refund(&self.stripe_base, API_KEY, intent_id, amount)
