@@ -225,7 +225,42 @@ assert data["paid"] == 1, data
 PY
 grep -q 'delivered after 2 attempt(s)' "$DEMO/notifications.txt"
 
-say "done: localstripe's webhook credited the payment once through the local ingress; three event types and a redelivery by hand were duplicates; the forged one is in the rejected queue; acme's receiver got one signed payment.credited notification, on its second try"
+say "500 of it refunded on localstripe: Stripe's refund webhooks take the same way, the refund is recorded once"
+REFUND="$("$PAYHOOK" dev demo-refund --payment-intent "$INTENT" --amount 500)"
+echo "$REFUND"
+"$PAYHOOK" dev local --queue-url "$QUEUE_URL" --wait-secs 1 --until-idle 4 \
+    --invoke-url "http://127.0.0.1:$PORT/2015-03-31/functions/consumer/invocations"
+"$PAYHOOK" dev record --table "$PAYMENTS_TABLE" --subscriber "$SUBSCRIBER" --payment-id "$PAYMENT_ID" \
+    | tee "$DEMO/record-refunded.json"
+"$PAYHOOK" dev notify
+sleep 0.5
+# refund.created and charge.refunded both came: one recorded the refund, the other found it
+# recorded; the record's sums moved once; acme was told, with the record after the refund.
+python3 - "$DEMO/watch.log" "$DEMO/record-refunded.json" "$DEMO/receiver.log" "$REFUND" <<'PY'
+import json, sys
+notices = []
+for line in open(sys.argv[1]):
+    try:
+        n = json.loads(line)
+    except ValueError:
+        continue
+    if isinstance(n, dict) and n.get("event_type") in ("refund.created", "charge.refunded"):
+        notices.append(n["outcome"])
+assert sorted(notices) == ["duplicate", "refunded"], notices
+record = json.load(open(sys.argv[2]))
+got = {k: record[k] for k in ("paid", "amount_received", "refunded", "net")}
+assert got == {"paid": 1, "amount_received": 2000, "refunded": 500, "net": 1500}, got
+requests = [json.loads(l) for l in open(sys.argv[3]) if l.strip()]
+last = requests[-1]
+assert len(requests) == 3 and last["verified"] and last["answered"] == 200, requests
+assert last["webhook_id"] == "msg_" + sys.argv[4], last["webhook_id"]
+body = last["body"]
+assert body["type"] == "payment.refunded" and body["data"]["amount"] == 500, body
+assert body["data"]["record"]["net"] == 1500 and body["data"]["record"]["state"] == "partially_refunded", body
+print("the refund is on the record once, and acme got a signed payment.refunded")
+PY
+
+say "done: localstripe's webhook credited the payment once through the local ingress; three event types and a redelivery by hand were duplicates; the forged one is in the rejected queue; acme's receiver got one signed payment.credited notification, on its second try; a refund's two webhooks recorded it once, and acme was told"
 
 if [ -n "$KEEP" ]; then
     {

@@ -6,6 +6,7 @@ use crate::failure::Result;
 
 mod delivery;
 pub mod demo_intent;
+pub mod demo_refund;
 pub mod event;
 pub mod ingress;
 pub mod local;
@@ -29,6 +30,7 @@ pub enum Command {
     Notify(notify::Args),
     Record(record::Args),
     DemoIntent(demo_intent::Args),
+    DemoRefund(demo_refund::Args),
     SamEnv(sam_env::Args),
 }
 
@@ -45,6 +47,7 @@ impl Command {
             Command::Notify(args) => args.run(context).await,
             Command::Record(args) => args.run(context).await,
             Command::DemoIntent(args) => args.run().await,
+            Command::DemoRefund(args) => args.run().await,
             Command::SamEnv(args) => args.run(),
         }
     }
