@@ -204,3 +204,40 @@ async fn a_dispute_lost_before_the_credit_is_recorded_by_the_credit() {
         "one notification, the credit's, whose body reports the dispute"
     );
 }
+
+/// What a stranger would try: a dispute event of a real, disputed payment, signed with a
+/// secret that is not the subscriber's. Nothing moves; it is refused with its reason.
+#[tokio::test]
+async fn a_forged_dispute_event_changes_nothing() {
+    let stack = Stack::new().await;
+    let intent = stack.intent("order-forged-dispute", 900).await;
+    deliver(
+        &stack,
+        &[("m-paid-f", sample_body("payment_intent.succeeded", &intent))],
+    )
+    .await;
+    stack.open_dispute(&intent).await;
+    let body = dispute_body(&intent, "charge.dispute.created");
+    let forged = Msg {
+        secret: "whsec_not_the_subscribers",
+        ..good(&stack, "m-forged-dispute", &body)
+    };
+    let r = stack
+        .consumer
+        .handle(sqs_event(vec![forged.sqs()]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&r).is_empty());
+    assert_eq!(
+        sums(&stack, "order-forged-dispute").await,
+        (900, 0, 900, 0, 0),
+        "nothing moves on a forgery, even of a dispute Stripe opened"
+    );
+    assert_eq!(
+        owed(&stack, "order-forged-dispute").await,
+        [("payment.credited".to_string(), format!("msg_{intent}"))]
+    );
+    let refused = stack.dead_letters().await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].1["failure-reason"], "bad_signature");
+}

@@ -184,3 +184,87 @@ fn the_schedule_reads_its_variables_and_names_what_is_wrong() {
         assert!(err.contains(name), "{err}");
     }
 }
+
+/// Refunds and disputes whose webhooks never arrived are recorded by the reconcile, once: the
+/// run lists their events like a payment's, and a second run changes nothing.
+#[tokio::test]
+async fn the_reconcile_records_missed_refunds_and_disputes_once() {
+    let localstripe = PrivateLocalstripe::start().await.expect("localstripe");
+    let stack = Stack::with(Options {
+        localstripe: Some(localstripe.base.clone()),
+        ..Options::default()
+    })
+    .await;
+    let since = now_ms() / 1000 - 60;
+    let refunded = stack.intent("order-missed-refund", 1000).await;
+    let disputed = stack.intent("order-missed-dispute", 1000).await;
+    let batch = [("m-paid-r", &refunded), ("m-paid-d", &disputed)]
+        .iter()
+        .map(|(id, pi)| good(&stack, id, &sample_body("payment_intent.succeeded", pi)).sqs())
+        .collect();
+    let r = stack
+        .consumer
+        .handle(payhook_testkit::delivery::sqs_event(batch))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&r).is_empty());
+    // Their refund's and dispute's webhooks never come.
+    stack.refund(&refunded, Some(300)).await;
+    let dispute = stack.open_dispute(&disputed).await;
+    stack.close_dispute(&dispute, false).await;
+
+    let bundle = stack
+        .consumer
+        .keys
+        .open(&stack.bundle)
+        .await
+        .expect("the stack's bundle opens");
+    let run = || {
+        reconcile::reconcile(
+            &stack.consumer.pipeline,
+            &bundle,
+            reconcile::Window { since, until: None },
+            None,
+            |_| {},
+        )
+    };
+    let first = run().await.expect("reconciled");
+    assert_eq!(
+        (first.credited, first.refunded, first.disputed, first.failed),
+        (0, 1, 1, 0),
+        "{first:?}"
+    );
+    let second = run().await.expect("reconciled again");
+    assert_eq!(
+        (
+            second.credited,
+            second.refunded,
+            second.disputed,
+            second.failed
+        ),
+        (0, 0, 0, 0),
+        "{second:?}"
+    );
+    assert_eq!(second.events, first.events);
+    let n = |record: &serde_json::Map<String, serde_json::Value>, k: &str| {
+        record.get(k).and_then(|v| v.as_i64())
+    };
+    let r = stack
+        .record(SUBSCRIBER, "order-missed-refund")
+        .await
+        .expect("record");
+    assert_eq!((n(&r, "refunded"), n(&r, "net")), (Some(300), Some(700)));
+    let d = stack
+        .record(SUBSCRIBER, "order-missed-dispute")
+        .await
+        .expect("record");
+    assert_eq!(
+        (
+            n(&d, "disputed"),
+            n(&d, "net"),
+            n(&d, "disputes_open"),
+            n(&d, "disputes_lost")
+        ),
+        (Some(1000), Some(0), Some(0), Some(1))
+    );
+}
