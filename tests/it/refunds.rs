@@ -55,6 +55,26 @@ async fn owed(stack: &Stack, payment_id: &str) -> Vec<(String, String, i64)> {
         .collect()
 }
 
+/// The ledger's entries of a PaymentIntent, as their keys: the credit's, then each movement's.
+async fn entries(stack: &Stack, intent: &str) -> Vec<String> {
+    let prefix = format!("{SUBSCRIBER}#{intent}");
+    let out = aws_sdk_dynamodb::Client::new(&stack.aws)
+        .scan()
+        .table_name(&stack.config.idempotency_table)
+        .filter_expression("begins_with(pk, :p)")
+        .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S(prefix))
+        .send()
+        .await
+        .expect("scan the ledger");
+    let mut keys: Vec<String> = out
+        .items()
+        .iter()
+        .filter_map(|item| item.get("pk")?.as_s().ok().cloned())
+        .collect();
+    keys.sort();
+    keys
+}
+
 #[tokio::test]
 async fn a_partial_refund_after_the_credit_is_recorded_once_and_notified() {
     let stack = Stack::new().await;
@@ -85,6 +105,13 @@ async fn a_partial_refund_after_the_credit_is_recorded_once_and_notified() {
                 2000
             ),
             ("payment.refunded".to_string(), format!("msg_{refund}"), 500),
+        ]
+    );
+    assert_eq!(
+        entries(&stack, &intent).await,
+        [
+            format!("{SUBSCRIBER}#{intent}"),
+            format!("{SUBSCRIBER}#{intent}#refund#{refund}"),
         ]
     );
     assert!(stack.dead_letters().await.is_empty());
@@ -199,6 +226,14 @@ async fn a_refund_that_fails_gives_its_money_back_once() {
     deliver(&stack, &intent, &[("m-refund-failed-2", "refund.failed")]).await;
     assert_eq!(logs.outcomes(), ["refunded", "duplicate"]);
     assert_eq!(sums(&stack, "order-refund-fails").await, (1, 2000, 0, 2000));
+    assert_eq!(
+        entries(&stack, &intent).await,
+        [
+            format!("{SUBSCRIBER}#{intent}"),
+            format!("{SUBSCRIBER}#{intent}#refund#{refund}"),
+            format!("{SUBSCRIBER}#{intent}#refund_reversed#{refund}"),
+        ]
+    );
     assert_eq!(
         owed(&stack, "order-refund-fails").await,
         [
