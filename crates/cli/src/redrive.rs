@@ -184,14 +184,24 @@ impl Filter {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
     pub moved: usize,
+    /// Dead letters the filter selected so far.
     pub selected: usize,
     /// Dead letters the filter left where they are.
     pub skipped: usize,
+    /// Messages received from the dead-letter queue so far.
+    pub received: usize,
 }
 
-/// Moves the dead letters `filter` selects to `queue_url`. After each message is sent and
-/// before its dead letter is deleted, `step` is told the progress and may stop the redrive
-/// (which then leaves that message in both queues, as a crash there would).
+/// How long a received dead letter stays hidden; the ones the filter leaves are hidden again
+/// every half of it while the redrive runs, and shown again when it ends.
+const HIDE_SECS: i32 = 60;
+
+/// Moves the dead letters `filter` selects to `queue_url`, streaming: ten at a time are
+/// received, filtered, sent and deleted, so memory holds one batch of bodies and, for the
+/// letters the filter leaves, only their ids and receipt handles (kept hidden, so that one pass
+/// sees each once, and shown again at the end). After each message is sent and before its dead
+/// letter is deleted, `step` is told the progress and may stop the redrive (which then leaves
+/// that message in both queues, as a crash there would).
 ///
 /// `rebundle` maps a subscriber to a corrected sealed bundle: their dead letters go back with it
 /// in place of the one they carried (a wrong `whsec_`, a rolled Stripe key, a key removed too
@@ -204,59 +214,186 @@ pub async fn redrive(
     rebundle: &HashMap<String, String>,
     mut step: impl FnMut(Progress, &DeadLetter) -> ControlFlow<()>,
 ) -> Result<Progress> {
-    // Hidden long enough for the whole pass, so each is seen once; released at the end.
-    let letters = receive_all(sqs, dlq_url, 300, usize::MAX).await?;
-    let (selected, skipped): (Vec<_>, Vec<_>) =
-        letters.into_iter().partition(|l| filter.matches(l));
-    let mut progress = Progress {
-        moved: 0,
-        selected: selected.len(),
-        skipped: skipped.len(),
-    };
-    let fifo = queue_url.ends_with(".fifo");
-    for (i, letter) in selected.iter().enumerate() {
-        let mut attributes: HashMap<String, MessageAttributeValue> = letter
-            .attributes
+    let mut progress = Progress::default();
+    // Left by the filter: id -> latest receipt handle.
+    let mut left: HashMap<String, String> = HashMap::new();
+    let mut hidden_at = std::time::Instant::now();
+    let mut quiet_polls = 0;
+    while quiet_polls < 2 {
+        if hidden_at.elapsed().as_secs() >= (HIDE_SECS / 2) as u64 {
+            set_visibility(sqs, dlq_url, left.values(), HIDE_SECS).await?;
+            hidden_at = std::time::Instant::now();
+        }
+        let batch = receive_batch(sqs, dlq_url, HIDE_SECS).await?;
+        progress.received += batch.len();
+        let mut fresh = Vec::new();
+        for letter in batch {
+            match left.get_mut(&letter.message_id) {
+                // One the filter left whose hiding ran out: seen already.
+                Some(handle) => *handle = letter.receipt_handle,
+                None => fresh.push(letter),
+            }
+        }
+        if fresh.is_empty() {
+            quiet_polls += 1;
+            continue;
+        }
+        quiet_polls = 0;
+        let (selected, others): (Vec<_>, Vec<_>) =
+            fresh.into_iter().partition(|l| filter.matches(l));
+        progress.skipped += others.len();
+        left.extend(others.into_iter().map(|l| (l.message_id, l.receipt_handle)));
+        progress.selected += selected.len();
+        let mut moved = Vec::new();
+        for (i, letter) in selected.iter().enumerate() {
+            send_back(sqs, queue_url, letter, rebundle).await?;
+            progress.moved += 1;
+            if step(progress, letter).is_break() {
+                // This one stays in both queues, as a crash would leave it; the rest of the
+                // batch, and what the filter left, are shown again for the next redrive.
+                delete_batch(sqs, dlq_url, &moved).await?;
+                set_visibility(
+                    sqs,
+                    dlq_url,
+                    selected[i..].iter().map(|l| &l.receipt_handle),
+                    0,
+                )
+                .await?;
+                set_visibility(sqs, dlq_url, left.values(), 0).await?;
+                return Ok(progress);
+            }
+            moved.push(letter);
+        }
+        delete_batch(sqs, dlq_url, &moved).await?;
+    }
+    set_visibility(sqs, dlq_url, left.values(), 0).await?;
+    Ok(progress)
+}
+
+/// Up to ten dead letters, hidden for `hide_secs`; one long poll.
+async fn receive_batch(sqs: &Client, queue_url: &str, hide_secs: i32) -> Result<Vec<DeadLetter>> {
+    let got = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .visibility_timeout(hide_secs)
+        .message_attribute_names("All")
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .map_err(err("ReceiveMessage", queue_url))?;
+    Ok(got
+        .messages()
+        .iter()
+        .filter_map(DeadLetter::from_message)
+        .collect())
+}
+
+/// Sends a dead letter back to the queue it failed from, without the failure's description
+/// (`failed-at` stays: the next dead-lettering keeps the first failure's time).
+async fn send_back(
+    sqs: &Client,
+    queue_url: &str,
+    letter: &DeadLetter,
+    rebundle: &HashMap<String, String>,
+) -> Result<()> {
+    let mut attributes: HashMap<String, MessageAttributeValue> = letter
+        .attributes
+        .iter()
+        .filter(|(k, _)| !FAILURE_DESCRIPTION.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(bundle) = letter.subscriber.as_ref().and_then(|s| rebundle.get(s)) {
+        let value = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(bundle)
+            .build()
+            .map_err(|e| Failure::failed("building the sealed-bundle attribute", e))?;
+        attributes.insert(ATTR_SEALED_BUNDLE.to_string(), value);
+    }
+    let mut send = sqs
+        .send_message()
+        .queue_url(queue_url)
+        .message_body(&letter.body)
+        .set_message_attributes(Some(attributes));
+    if queue_url.ends_with(".fifo") {
+        send = send
+            .message_group_id(letter.subscriber.as_deref().unwrap_or("redriven"))
+            // Same id if a crashed redrive sends it again: SQS drops the second copy.
+            .message_deduplication_id(format!("redrive-{}", letter.message_id));
+    }
+    send.send().await.map_err(err("SendMessage", queue_url))?;
+    Ok(())
+}
+
+/// Deletes moved dead letters, ten per call; one that fails to go stays in the dead-letter
+/// queue and a later redrive sends it again (a duplicate the ledger absorbs).
+async fn delete_batch(sqs: &Client, queue_url: &str, letters: &[&DeadLetter]) -> Result<()> {
+    for chunk in letters.chunks(10) {
+        let entries = chunk
             .iter()
-            // failed-at stays: the next dead-lettering keeps the first failure's time.
-            .filter(|(k, _)| !FAILURE_DESCRIPTION.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if let Some(bundle) = letter.subscriber.as_ref().and_then(|s| rebundle.get(s)) {
-            let value = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(bundle)
-                .build()
-                .map_err(|e| Failure::failed("building the sealed-bundle attribute", e))?;
-            attributes.insert(ATTR_SEALED_BUNDLE.to_string(), value);
+            .enumerate()
+            .map(|(i, l)| {
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(&l.receipt_handle)
+                    .build()
+                    .map_err(|e| Failure::failed("building a delete", e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if entries.is_empty() {
+            continue;
         }
-        let mut send = sqs
-            .send_message()
+        let out = sqs
+            .delete_message_batch()
             .queue_url(queue_url)
-            .message_body(&letter.body)
-            .set_message_attributes(Some(attributes));
-        if fifo {
-            send = send
-                .message_group_id(letter.subscriber.as_deref().unwrap_or("redriven"))
-                // Same id if a crashed redrive sends it again: SQS drops the second copy.
-                .message_deduplication_id(format!("redrive-{}", letter.message_id));
-        }
-        send.send().await.map_err(err("SendMessage", queue_url))?;
-        progress.moved += 1;
-        if step(progress, letter).is_break() {
-            // Stopping here leaves this one in both queues, as a crash would; the rest (and
-            // this one) become visible again for the next redrive instead of in five minutes.
-            release(sqs, dlq_url, &skipped).await?;
-            release(sqs, dlq_url, &selected[i..]).await?;
-            return Ok(progress);
-        }
-        sqs.delete_message()
-            .queue_url(dlq_url)
-            .receipt_handle(&letter.receipt_handle)
+            .set_entries(Some(entries))
             .send()
             .await
-            .map_err(err("DeleteMessage", dlq_url))?;
+            .map_err(err("DeleteMessageBatch", queue_url))?;
+        if let Some(failed) = out.failed().first() {
+            return Err(Failure::failed(
+                format!("DeleteMessageBatch on {queue_url}"),
+                format!(
+                    "{} of {} not deleted: {} (sent already; a later redrive sends it again)",
+                    out.failed().len(),
+                    chunk.len(),
+                    failed.message().unwrap_or(failed.code())
+                ),
+            ));
+        }
     }
-    release(sqs, dlq_url, &skipped).await?;
-    Ok(progress)
+    Ok(())
+}
+
+/// Sets the visibility of messages by receipt handle, ten per call.
+async fn set_visibility<'a>(
+    sqs: &Client,
+    queue_url: &str,
+    handles: impl Iterator<Item = &'a String>,
+    secs: i32,
+) -> Result<()> {
+    let handles: Vec<&String> = handles.collect();
+    for chunk in handles.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(h.as_str())
+                    .visibility_timeout(secs)
+                    .build()
+                    .map_err(|e| Failure::failed("building a visibility change", e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        sqs.change_message_visibility_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(err("ChangeMessageVisibilityBatch", queue_url))?;
+    }
+    Ok(())
 }

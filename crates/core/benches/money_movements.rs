@@ -1,6 +1,6 @@
 //! What each kind of money movement costs in calls: credits of plain payments, of Checkout
 //! payments that name their order on the Session, of payments refunded before their credit,
-//! and refunds recorded after the credit, each event delivered one to three times. Stripe GETs
+//! and refunds and disputes recorded after the credit, each event delivered one to three times. Stripe GETs
 //! and DynamoDB calls are counted by proxies in front of localstripe and moto, not by the
 //! consumer. Needs the emulators: run it with `scripts/bench.sh`, which starts them.
 
@@ -12,10 +12,11 @@ use payhook_testkit::stack::{SUBSCRIBER, Stack, good, sample_body};
 /// Payments of each kind under `cargo bench`; `cargo test --all-targets` runs a few.
 const BENCH_EACH: usize = 20;
 const SMOKE_EACH: usize = 2;
-const GETS: [&str; 3] = [
+const GETS: [&str; 4] = [
     "GET /v1/payment_intents",
     "GET /v1/refunds",
     "GET /v1/checkout",
+    "GET /v1/disputes",
 ];
 const TRANSACT: &str = "DynamoDB_20120810.TransactWriteItems";
 const READS: [&str; 2] = ["DynamoDB_20120810.GetItem", "DynamoDB_20120810.Query"];
@@ -41,7 +42,7 @@ impl Mix {
 /// Calls seen by the proxies, taken before and after a phase.
 #[derive(Clone, Copy)]
 struct Calls {
-    gets: [usize; 3],
+    gets: [usize; 4],
     transactions: usize,
     writes: usize,
     reads: usize,
@@ -56,12 +57,24 @@ fn calls(stripe: &Proxy, aws: &Proxy) -> Calls {
     }
 }
 
+/// A signed-ready body of `event_type` for `intent`; the dispute events share one sample, their
+/// object being the same dispute.
+fn body_of(event_type: &str, intent: &str) -> String {
+    if !event_type.starts_with("charge.dispute.") {
+        return sample_body(event_type, intent);
+    }
+    let mut event: serde_json::Value =
+        serde_json::from_str(&sample_body("charge.dispute.created", intent)).expect("JSON");
+    event["type"] = event_type.into();
+    event.to_string()
+}
+
 /// One phase: its events, each delivered one to three times, in batches of ten; what a batch
 /// reports failed comes back later, as SQS redelivers it.
 async fn deliver(stack: &Stack, mix: &mut Mix, events: &[(String, String)]) -> usize {
     let mut queue: Vec<SqsMessage> = Vec::new();
     for (n, (event_type, intent)) in events.iter().enumerate() {
-        let body = sample_body(event_type, intent);
+        let body = body_of(event_type, intent);
         for copy in 0..1 + mix.next(3) {
             let id = format!("m-{event_type}-{n}-{copy}");
             queue.push(good(stack, &id, &body).sqs());
@@ -113,9 +126,14 @@ fn print(label: &str, movements: usize, deliveries: usize, before: Calls, after:
     );
 }
 
+/// (received, refunded or disputed, net)
 fn sums(record: &serde_json::Map<String, serde_json::Value>) -> (i64, i64, i64) {
     let n = |k: &str| record.get(k).and_then(|v| v.as_i64()).unwrap_or(-1);
-    (n("amount_received"), n("refunded"), n("net"))
+    (
+        n("amount_received"),
+        n("refunded") + n("disputed"),
+        n("net"),
+    )
 }
 
 #[tokio::main]
@@ -185,10 +203,37 @@ async fn main() {
         );
     }
 
+    // A dispute on each Checkout payment, opened then lost; its five events' worth delivered as
+    // the two Stripe sends first (created, funds_withdrawn) and, after the loss, closed.
+    for pi in &intents[1] {
+        let dispute = stack.open_dispute(pi).await;
+        stack.close_dispute(&dispute, false).await;
+    }
+    let events: Vec<(String, String)> = intents[1]
+        .iter()
+        .flat_map(|pi| {
+            [
+                "charge.dispute.created",
+                "charge.dispute.funds_withdrawn",
+                "charge.dispute.closed",
+            ]
+            .map(|t| (t.to_string(), pi.clone()))
+        })
+        .collect();
+    let before = calls(&stripe, &aws);
+    let deliveries = deliver(&stack, &mut mix, &events).await;
+    print(
+        "dispute after the credit (3 steps each)",
+        3 * each,
+        deliveries,
+        before,
+        calls(&stripe, &aws),
+    );
+
     for p in 0..each {
         for (id, expected) in [
             (format!("plain-{p}"), (1000, 200, 800)),
-            (format!("checkout-{p}"), (1000, 0, 1000)),
+            (format!("checkout-{p}"), (1000, 1000, 0)),
             (format!("early-{p}"), (1000, 300, 700)),
         ] {
             let record = stack
@@ -196,7 +241,11 @@ async fn main() {
                 .await
                 .unwrap_or_else(|| panic!("{id} credited"));
             assert_eq!(record["paid"], 1, "{id} credited once");
-            assert_eq!(sums(&record), expected, "{id}: received, refunded, net");
+            assert_eq!(
+                sums(&record),
+                expected,
+                "{id}: received, refunded or disputed, net"
+            );
         }
     }
 }

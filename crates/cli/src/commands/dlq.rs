@@ -129,13 +129,18 @@ impl RedriveArgs {
             &filter,
             &rebundle,
             |p, letter| {
-                eprintln!(
-                    "moved {}/{}  {} ({})",
-                    p.moved,
-                    p.selected,
-                    letter.message_id,
-                    letter.reason.as_deref().unwrap_or("no reason")
-                );
+                // Every move while they are few, then one line per hundred.
+                if p.moved <= 20 || p.moved % 100 == 0 {
+                    eprintln!(
+                        "moved {} of {} selected ({} read, {} left by the filter)  {} ({})",
+                        p.moved,
+                        p.selected,
+                        p.received,
+                        p.skipped,
+                        letter.message_id,
+                        letter.reason.as_deref().unwrap_or("no reason")
+                    );
+                }
                 ControlFlow::Continue(())
             },
         )

@@ -357,3 +357,120 @@ async fn redrive_with_a_corrected_bundle_credits_what_the_old_one_dead_lettered(
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A dead-letter queue of thousands, two subscribers' letters mixed: the redrive streams it
+/// ten at a time, filtering as it reads, moves each selected letter once and leaves the others
+/// in place and visible again when it ends; a second run finds nothing more to move.
+#[tokio::test]
+async fn a_redrive_of_thousands_streams_and_moves_each_selected_letter_once() {
+    const LETTERS: usize = 1000;
+    let aws = emulators::aws_config_for(&required_env("AWS_ENDPOINT_URL")).await;
+    let name = format!("bulk-{}", payhook::support::clock::now_ms());
+    let dlq_url = emulators::create_queue(&aws, &format!("{name}-dlq"))
+        .await
+        .expect("dlq");
+    let queue_url = emulators::create_queue(&aws, &format!("{name}-q"))
+        .await
+        .expect("queue");
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let attr = |v: &str| {
+        aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(v)
+            .build()
+            .unwrap()
+    };
+    for chunk in (0..LETTERS).collect::<Vec<_>>().chunks(10) {
+        let entries = chunk
+            .iter()
+            .map(|n| {
+                let subscriber = if n % 4 == 0 { "other" } else { "acme" };
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(n.to_string())
+                    .message_body(format!(
+                        r#"{{"id":"evt_bulk{n}","type":"payment_intent.succeeded"}}"#
+                    ))
+                    .message_attributes("subscriber", attr(subscriber))
+                    .message_attributes("failure-reason", attr("stripe_unavailable"))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let sent = sqs
+            .send_message_batch()
+            .queue_url(&dlq_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .expect("fill the DLQ");
+        assert!(sent.failed().is_empty());
+    }
+    let filter = redrive::Filter {
+        subscriber: Some("acme".into()),
+        ..redrive::Filter::default()
+    };
+    let mut reported = 0;
+    let done = redrive::redrive(
+        &sqs,
+        &dlq_url,
+        &queue_url,
+        &filter,
+        &HashMap::new(),
+        |p, _| {
+            reported = p.moved;
+            ControlFlow::Continue(())
+        },
+    )
+    .await
+    .expect("redrive");
+    assert_eq!(
+        (done.moved, done.selected, done.skipped),
+        (750, 750, 250),
+        "{done:?}"
+    );
+    assert_eq!(reported, 750);
+    let count = |url: &str| {
+        let sqs = sqs.clone();
+        let url = url.to_string();
+        async move {
+            let attrs = sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(
+                    aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
+                )
+                .send()
+                .await
+                .expect("queue attributes");
+            attrs
+                .attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                })
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(usize::MAX)
+        }
+    };
+    assert_eq!(
+        count(&queue_url).await,
+        750,
+        "each selected letter sent once"
+    );
+    assert_eq!(
+        count(&dlq_url).await,
+        250,
+        "the others stay, visible again at once"
+    );
+    let again = redrive::redrive(
+        &sqs,
+        &dlq_url,
+        &queue_url,
+        &filter,
+        &HashMap::new(),
+        |_, _| ControlFlow::Continue(()),
+    )
+    .await
+    .expect("second redrive");
+    assert_eq!((again.moved, again.skipped), (0, 250), "{again:?}");
+    assert_eq!(count(&queue_url).await, 750);
+}
