@@ -5,6 +5,10 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use payhook::ops::{self, Config};
 use payhook::reconcile;
 use payhook::support::clock;
+use std::time::{Duration, Instant};
+
+/// Kept back from the invocation's time for the summaries and the answer.
+const DEADLINE_MARGIN_MS: i64 = 30_000;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -18,8 +22,18 @@ async fn main() -> Result<(), Error> {
     run(service_fn(
         move |tick: LambdaEvent<serde_json::Value>| async move {
             let request_id = tick.context.request_id;
-            let runs =
-                reconcile::scheduled(reconciler, clock::now_ms() / 1000, Some(&request_id)).await;
+            // The invocation's deadline (epoch ms), less a margin to log and answer in: past
+            // it the run stops between events and the next tick resumes where it stopped.
+            let left_ms =
+                (tick.context.deadline as i64 - clock::now_ms() - DEADLINE_MARGIN_MS).max(0);
+            let deadline = Instant::now() + Duration::from_millis(left_ms as u64);
+            let runs = reconcile::scheduled(
+                reconciler,
+                clock::now_ms() / 1000,
+                deadline,
+                Some(&request_id),
+            )
+            .await;
             let failed: Vec<&str> = runs
                 .iter()
                 .filter(|r| r.result.is_err() || r.result.as_ref().is_ok_and(|s| s.failed > 0))

@@ -43,7 +43,8 @@ async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
         .await
         .expect("the reconciler starts");
     let (logs, _guard) = Logs::capture();
-    let runs = reconcile::scheduled(&reconciler, tick, Some("req-tick")).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let runs = reconcile::scheduled(&reconciler, tick, deadline, Some("req-tick")).await;
     assert_eq!(runs.len(), 2);
     let acme = runs[0].result.as_ref().expect("acme reconciled");
     assert_eq!(
@@ -100,8 +101,10 @@ async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
     assert!(text.contains("\"outcome\":\"reconcile_failed\""), "{text}");
 
     // The next tick finds it credited.
-    let again = reconcile::scheduled(&reconciler, tick, None).await;
-    let acme_again = again[0].result.as_ref().expect("acme");
+    let again = reconcile::scheduled(&reconciler, tick, deadline, None).await;
+    // acme's run moved its checkpoint; nobody, never reconciled, now goes first.
+    assert_eq!(again[0].subscriber, "nobody");
+    let acme_again = again[1].result.as_ref().expect("acme");
     assert_eq!(
         (
             acme_again.events,
@@ -143,6 +146,7 @@ async fn a_window_of_more_events_than_one_page_is_read_to_its_end() {
         &stack.consumer.pipeline,
         &bundle,
         reconcile::Window { since, until: None },
+        None,
         None,
         |r| {
             assert!(seen.insert(r.event_id.clone()), "{} read twice", r.event_id);
@@ -225,6 +229,7 @@ async fn the_reconcile_records_missed_refunds_and_disputes_once() {
             &bundle,
             reconcile::Window { since, until: None },
             None,
+            None,
             |_| {},
         )
     };
@@ -267,4 +272,94 @@ async fn the_reconcile_records_missed_refunds_and_disputes_once() {
         ),
         (Some(1000), Some(0), Some(0), Some(1))
     );
+}
+
+/// The scheduled run reads each subscriber from where its last complete run got to: a run cut
+/// by its deadline moves nothing and records nothing; a reconciler started afresh (as after a
+/// crash) reads the checkpoint from DynamoDB; the complete run credits every payment once and
+/// moves it; the next run reads only what is newer than it, less the overlap.
+#[tokio::test]
+async fn the_scheduled_run_resumes_from_its_checkpoint_after_a_cut_or_a_crash() {
+    let localstripe = PrivateLocalstripe::start().await.expect("localstripe");
+    let stack = Stack::with(Options {
+        localstripe: Some(localstripe.base.clone()),
+        ..Options::default()
+    })
+    .await;
+    let prefix = format!("/{}", stack.config.payments_table);
+    aws_sdk_ssm::Client::new(&stack.aws)
+        .put_parameter()
+        .name(format!("{prefix}/{SUBSCRIBER}/bundle"))
+        .value(&stack.bundle)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("put the bundle into SSM (moto)");
+    for n in 0..5 {
+        stack.intent(&format!("order-resume-{n}"), 500 + n).await;
+    }
+    let reconciler = || async {
+        let schedule = payhook::ops::schedule(|k| match k {
+            "SUBSCRIBERS" => Some(SUBSCRIBER.into()),
+            "SUBSCRIBER_PARAMETER_PREFIX" => Some(prefix.clone()),
+            "RECONCILE_WINDOW_HOURS" => Some("1".into()),
+            _ => None,
+        })
+        .expect("schedule");
+        payhook::ops::reconciler(&stack.config, schedule, &stack.aws)
+            .await
+            .expect("the reconciler starts")
+    };
+    let ledger = &stack.consumer.pipeline.ledger;
+    // A tick whose settled window ends past the overlap after the payments, so that the run
+    // after the complete one has nothing left to read.
+    let tick = now_ms() / 1000 + reconcile::SETTLE_SECS + reconcile::OVERLAP_SECS + 5;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let far = || std::time::Instant::now() + std::time::Duration::from_secs(600);
+
+    let first = reconciler().await;
+    let cut = reconcile::scheduled(&first, tick, std::time::Instant::now(), None).await;
+    let cut = cut[0].result.as_ref().expect("ran");
+    assert!(cut.cut && cut.credited == 0, "{cut:?}");
+    assert_eq!(ledger.reconciled_until(SUBSCRIBER).await.unwrap(), None);
+    drop(first);
+
+    let (logs, _guard) = Logs::capture();
+    let restarted = reconciler().await;
+    let complete = reconcile::scheduled(&restarted, tick, far(), None).await;
+    let complete = complete[0].result.as_ref().expect("ran");
+    assert_eq!(
+        (complete.cut, complete.credited, complete.failed),
+        (false, 5, 0),
+        "{complete:?}"
+    );
+    assert_eq!(
+        ledger.reconciled_until(SUBSCRIBER).await.unwrap(),
+        Some(tick - reconcile::SETTLE_SECS)
+    );
+    // The summary, and one line per credit: the events it only read again are not logged.
+    let notices: Vec<serde_json::Value> = logs
+        .text()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|n: &serde_json::Value| n["source"] == "reconcile")
+        .collect();
+    assert_eq!(notices.len(), 6, "{}", logs.text());
+    assert_eq!(notices[5]["checkpoint_moved"], true);
+
+    let next = reconciler().await;
+    let later = reconcile::scheduled(&next, tick + 60, far(), None).await;
+    let later = later[0].result.as_ref().expect("ran");
+    assert_eq!(
+        (later.events, later.credited),
+        (0, 0),
+        "only what is newer than the checkpoint, less the overlap: {later:?}"
+    );
+    for n in 0..5 {
+        let record = stack
+            .record(SUBSCRIBER, &format!("order-resume-{n}"))
+            .await
+            .expect("credited");
+        assert_eq!(record["paid"], 1, "order-resume-{n} once");
+    }
 }

@@ -59,7 +59,7 @@ impl Args {
                 .unwrap_or_default(),
             config.mode,
         );
-        let summary = reconcile::reconcile(&pipeline, &bundle, window, None, |r| {
+        let summary = reconcile::reconcile(&pipeline, &bundle, window, None, None, |r| {
             eprintln!(
                 "{:<16} {:<28} {:<28} {:<24} {}{}",
                 r.outcome,

@@ -29,6 +29,7 @@ use backon::{ExponentialBuilder, Retryable};
 use crate::support::clock;
 use crate::support::dynamo::{Item, ItemExt};
 
+mod checkpoint;
 mod error;
 mod known_credits;
 mod movements;

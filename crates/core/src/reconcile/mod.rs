@@ -7,14 +7,21 @@
 //! same mode, already credited?, the PaymentIntent's current state, the exactly-once ledger.
 //! Already credited counts as such, so a run can be repeated at any time, as often as wanted.
 
+mod plan;
+mod scheduled;
+
+use std::time::Instant;
+
 use secrecy::SecretString;
+
+pub use plan::OVERLAP_SECS;
+pub use scheduled::{Reconciler, SETTLE_SECS, Schedule, SubscriberRun, scheduled};
 
 use crate::inbound::{self, HANDLED_TYPES};
 use crate::pipeline::ProcessError;
 use crate::pipeline::{Account, MovedBy, Notice, Outcome, Pipeline};
 use crate::reason::Reason;
 use crate::secrets::Bundle;
-use crate::secrets::KeyRing;
 use crate::stripe::{EventQuery, StripeApiError};
 use crate::support::clock;
 
@@ -41,6 +48,9 @@ pub struct Summary {
     pub unapplied: usize,
     /// Events that failed for now (Stripe or DynamoDB unavailable): the next run tries again.
     pub failed: usize,
+    /// The run reached its deadline before the window's end: what it did stands, the rest is
+    /// the next run's.
+    pub cut: bool,
 }
 
 /// What became of one listed event.
@@ -111,12 +121,14 @@ pub enum ReconcileError {
 }
 
 /// Lists the subscriber's events of the handled types in `window` (every page) and applies
-/// each through `pipeline`; `progress` hears of each as it is done. Each event's notice carries
-/// `request_id` (the Lambda invocation's, when the scheduled function runs it).
+/// each through `pipeline`; `progress` hears of each as it is done. At `stop_at`, if given, it
+/// stops before the next event and says so (`Summary::cut`). What changed or failed is logged
+/// with `request_id` (the Lambda invocation's, when the scheduled function runs it).
 pub async fn reconcile(
     pipeline: &Pipeline,
     bundle: &Bundle,
     window: Window,
+    stop_at: Option<Instant>,
     request_id: Option<&str>,
     mut progress: impl FnMut(&Reconciled),
 ) -> Result<Summary, ReconcileError> {
@@ -132,9 +144,14 @@ pub async fn reconcile(
     // finding the credit reads it as already credited, not as its own lost answer.
     let run = format!("reconcile-{}", clock::now_ms());
     let mut summary = Summary::default();
+    let out_of_time = || stop_at.is_some_and(|at| Instant::now() >= at);
     for event_type in HANDLED_TYPES {
         let mut after: Option<String> = None;
         loop {
+            if out_of_time() {
+                summary.cut = true;
+                return Ok(summary);
+            }
             let page = pipeline
                 .stripe
                 .events(
@@ -152,6 +169,10 @@ pub async fn reconcile(
                     source,
                 })?;
             for raw in &page.data {
+                if out_of_time() {
+                    summary.cut = true;
+                    return Ok(summary);
+                }
                 let done =
                     reconcile_one(pipeline, subscriber, key, key_mode, raw.get(), &run).await;
                 summary.events += 1;
@@ -250,8 +271,16 @@ fn raw_event_id(raw: &str) -> Option<String> {
     serde_json::from_str::<IdOnly>(raw).ok().map(|e| e.id)
 }
 
-/// One JSON line per reconciled event, as the consumer logs one per message.
+/// One JSON line per event the run changed something for or failed on, as the consumer logs
+/// one per message; what was already credited or is ignored counts in the run's summary only,
+/// so an hourly run over a busy subscriber does not log every event it reads again.
 fn notice(request_id: Option<&str>, subscriber: &str, r: &Reconciled) {
+    if matches!(
+        r.outcome,
+        ReconcileOutcome::AlreadyCredited | ReconcileOutcome::Ignored
+    ) {
+        return;
+    }
     let reason = r.reason.map(Reason::as_str);
     tracing::info!(
         request_id,
@@ -266,101 +295,4 @@ fn notice(request_id: Option<&str>, subscriber: &str, r: &Reconciled) {
         detail = r.detail.as_deref(),
         "reconciled"
     );
-}
-
-/// The scheduled run's own settings, read from the environment by `crate::ops::schedule`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Schedule {
-    /// `SUBSCRIBERS`: comma-separated ids, the template's `Subscribers`.
-    pub subscribers: Vec<String>,
-    /// `SUBSCRIBER_PARAMETER_PREFIX`: each bundle is the SSM parameter `<prefix>/<id>/bundle`,
-    /// the same one the webhook route resolves.
-    pub parameter_prefix: String,
-    /// `RECONCILE_WINDOW_HOURS`: how far back each run looks (default 72, Stripe's 3 days of
-    /// webhook retries; at most 720, the 30 days Stripe keeps events).
-    pub window_hours: u32,
-}
-
-/// Events newer than this are left to their webhooks, which are normally still on their way.
-pub const SETTLE_SECS: i64 = 300;
-
-/// One subscriber's scheduled run.
-#[derive(Debug)]
-pub struct SubscriberRun {
-    pub subscriber: String,
-    pub result: Result<Summary, ReconcileError>,
-}
-
-/// The scheduled reconcile: every configured subscriber, bundles read from SSM, over the last
-/// `window_hours` up to [`SETTLE_SECS`] ago. One subscriber's failure does not stop the others;
-/// each ends in one notice.
-pub async fn scheduled(
-    reconciler: &Reconciler,
-    now_secs: i64,
-    request_id: Option<&str>,
-) -> Vec<SubscriberRun> {
-    let schedule = &reconciler.schedule;
-    let window = Window {
-        since: now_secs - i64::from(schedule.window_hours) * 3600,
-        until: Some(now_secs - SETTLE_SECS),
-    };
-    let mut runs = Vec::new();
-    for subscriber in &schedule.subscribers {
-        let result = scheduled_one(reconciler, subscriber, window, request_id).await;
-        match &result {
-            Ok(s) => tracing::info!(
-                request_id,
-                source = "reconcile",
-                subscriber = subscriber.as_str(),
-                outcome = "reconciled",
-                events = s.events,
-                credited = s.credited,
-                already_credited = s.already_credited,
-                refunded = s.refunded,
-                disputed = s.disputed,
-                ignored = s.ignored,
-                unapplied = s.unapplied,
-                failed = s.failed,
-                "scheduled reconcile done"
-            ),
-            Err(e) => tracing::error!(
-                request_id,
-                source = "reconcile",
-                subscriber = subscriber.as_str(),
-                outcome = "reconcile_failed",
-                error = %e,
-                "scheduled reconcile failed for this subscriber"
-            ),
-        }
-        runs.push(SubscriberRun {
-            subscriber: subscriber.clone(),
-            result,
-        });
-    }
-    runs
-}
-
-async fn scheduled_one(
-    reconciler: &Reconciler,
-    subscriber: &str,
-    window: Window,
-    request_id: Option<&str>,
-) -> Result<Summary, ReconcileError> {
-    let bundle = crate::secrets::read_bundle_parameter(
-        &reconciler.ssm,
-        &reconciler.keys,
-        &reconciler.schedule.parameter_prefix,
-        subscriber,
-    )
-    .await?;
-    reconcile(&reconciler.pipeline, &bundle, window, request_id, |_| {}).await
-}
-
-/// The scheduled function's parts: the pipeline, the key set the bundles open with, SSM where
-/// the bundles are, and the schedule.
-pub struct Reconciler {
-    pub pipeline: Pipeline,
-    pub keys: KeyRing,
-    pub ssm: aws_sdk_ssm::Client,
-    pub schedule: Schedule,
 }
