@@ -474,3 +474,71 @@ async fn a_redrive_of_thousands_streams_and_moves_each_selected_letter_once() {
     assert_eq!((again.moved, again.skipped), (0, 250), "{again:?}");
     assert_eq!(count(&queue_url).await, 750);
 }
+
+/// Each of the redrive's filters on its own, through the command: `--event-type`, then `--id`,
+/// each moving exactly what it names and leaving the rest.
+#[tokio::test]
+async fn each_redrive_filter_alone_moves_only_what_it_names() {
+    let aws = emulators::aws_config_for(&required_env("AWS_ENDPOINT_URL")).await;
+    let name = format!("filters-{}", payhook::support::clock::now_ms());
+    let dlq_url = emulators::create_queue(&aws, &format!("{name}-dlq"))
+        .await
+        .expect("dlq");
+    let queue_url = emulators::create_queue(&aws, &format!("{name}-q"))
+        .await
+        .expect("queue");
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let mut ids = Vec::new();
+    for (n, event_type) in [
+        "payment_intent.succeeded",
+        "charge.succeeded",
+        "charge.succeeded",
+        "charge.refunded",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let sent = sqs
+            .send_message()
+            .queue_url(&dlq_url)
+            .message_body(format!(r#"{{"id":"evt_filter{n}","type":"{event_type}"}}"#))
+            .message_attributes(
+                "subscriber",
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value("acme")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("send");
+        ids.push(sent.message_id().unwrap_or_default().to_string());
+    }
+    let redrive = |extra: &[&str]| {
+        let mut args = vec![
+            "dlq",
+            "redrive",
+            "--dlq-url",
+            &dlq_url,
+            "--queue-url",
+            &queue_url,
+        ];
+        args.extend_from_slice(extra);
+        ok(&args, &[])
+    };
+    let out = redrive(&["--event-type", "charge.succeeded"]);
+    assert!(out.contains("2 moved") && out.contains("2 left"), "{out}");
+    let out = redrive(&["--id", &ids[3]]);
+    assert!(out.contains("1 moved") && out.contains("1 left"), "{out}");
+    let left = redrive::list(&sqs, &dlq_url, 100, 5).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].message_id, ids[0]);
+    let moved = redrive::list(&sqs, &queue_url, 100, 5).await.unwrap();
+    let mut moved_types: Vec<String> = moved.iter().filter_map(|l| l.event_type.clone()).collect();
+    moved_types.sort();
+    assert_eq!(
+        moved_types,
+        ["charge.refunded", "charge.succeeded", "charge.succeeded"]
+    );
+}
