@@ -36,6 +36,9 @@ pub struct DeadLetter {
     pub attempts: u32,
     /// First failure, epoch ms (the consumer's `failed-at`, else when it entered the DLQ).
     pub first_seen_ms: Option<i64>,
+    /// When it entered this queue, epoch ms (SQS's `SentTimestamp`).
+    #[serde(skip)]
+    sent_ms: Option<i64>,
     #[serde(skip)]
     body: String,
     #[serde(skip)]
@@ -89,6 +92,7 @@ impl DeadLetter {
             first_seen_ms: text(ATTR_FAILED_AT)
                 .or_else(|| sys(MessageSystemAttributeName::SentTimestamp))
                 .and_then(|v| v.parse().ok()),
+            sent_ms: sys(MessageSystemAttributeName::SentTimestamp).and_then(|v| v.parse().ok()),
             message_id,
             body,
             attributes,
@@ -215,16 +219,24 @@ pub async fn redrive(
     mut step: impl FnMut(Progress, &DeadLetter) -> ControlFlow<()>,
 ) -> Result<Progress> {
     let mut progress = Progress::default();
-    // Left by the filter: id -> latest receipt handle.
+    // A letter that entered the queue after the run began is one it moved that failed again
+    // (the consumer dead-letters it as a new message): it waits for the next run instead of
+    // going round again. Compared with SQS's clock: a skew of a few seconds can let a letter
+    // that fails at once go round for those seconds, never more.
+    let started_ms = payhook::support::clock::now_ms();
+    // Left by the filter (or new since the run began): id -> latest receipt handle.
     let mut left: HashMap<String, String> = HashMap::new();
     let mut hidden_at = std::time::Instant::now();
-    let mut quiet_polls = 0;
-    while quiet_polls < 2 {
+    // Reads with nothing in them, and reads with only letters seen already (whose hiding ran
+    // out); the run ends after a few of either.
+    let (mut empty_polls, mut stale_polls) = (0, 0);
+    while empty_polls < 2 && stale_polls < 5 {
         if hidden_at.elapsed().as_secs() >= (HIDE_SECS / 2) as u64 {
             set_visibility(sqs, dlq_url, left.values(), HIDE_SECS).await?;
             hidden_at = std::time::Instant::now();
         }
         let batch = receive_batch(sqs, dlq_url, HIDE_SECS).await?;
+        let before = progress.received;
         progress.received += batch.len();
         let mut fresh = Vec::new();
         for letter in batch {
@@ -235,12 +247,17 @@ pub async fn redrive(
             }
         }
         if fresh.is_empty() {
-            quiet_polls += 1;
+            if progress.received == before {
+                empty_polls += 1;
+            } else {
+                stale_polls += 1;
+            }
             continue;
         }
-        quiet_polls = 0;
-        let (selected, others): (Vec<_>, Vec<_>) =
-            fresh.into_iter().partition(|l| filter.matches(l));
+        (empty_polls, stale_polls) = (0, 0);
+        let (selected, others): (Vec<_>, Vec<_>) = fresh
+            .into_iter()
+            .partition(|l| filter.matches(l) && l.sent_ms.is_none_or(|at| at < started_ms));
         progress.skipped += others.len();
         left.extend(others.into_iter().map(|l| (l.message_id, l.receipt_handle)));
         progress.selected += selected.len();

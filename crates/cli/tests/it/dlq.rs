@@ -542,3 +542,48 @@ async fn each_redrive_filter_alone_moves_only_what_it_names() {
         ["charge.refunded", "charge.succeeded", "charge.succeeded"]
     );
 }
+
+/// A letter that fails again at once comes back to the dead-letter queue as a new message:
+/// the run that moved it leaves the new one for the next run instead of going round with it.
+/// Here the letters are sent straight back into the queue they came from, the quickest way
+/// round there is.
+#[tokio::test]
+async fn a_letter_that_comes_straight_back_is_moved_once_per_run() {
+    let aws = emulators::aws_config_for(&required_env("AWS_ENDPOINT_URL")).await;
+    let name = format!("roundtrip-{}", payhook::support::clock::now_ms());
+    let dlq_url = emulators::create_queue(&aws, &format!("{name}-dlq"))
+        .await
+        .expect("dlq");
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    for n in 0..3 {
+        sqs.send_message()
+            .queue_url(&dlq_url)
+            .message_body(format!(
+                r#"{{"id":"evt_round{n}","type":"charge.succeeded"}}"#
+            ))
+            .send()
+            .await
+            .expect("send");
+    }
+    // SentTimestamp has millisecond resolution: the run begins after the letters were sent.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let done = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        redrive::redrive(
+            &sqs,
+            &dlq_url,
+            &dlq_url,
+            &redrive::Filter::default(),
+            &HashMap::new(),
+            |_, _| ControlFlow::Continue(()),
+        ),
+    )
+    .await
+    .expect("the run ends")
+    .expect("redrive");
+    assert_eq!((done.moved, done.skipped), (3, 3), "{done:?}");
+    assert_eq!(
+        redrive::list(&sqs, &dlq_url, 100, 5).await.unwrap().len(),
+        3
+    );
+}

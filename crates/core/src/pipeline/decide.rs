@@ -43,7 +43,7 @@ pub(super) fn asked(
         Action::Disputes { intent_id } => Asked::Disputes(intent_id.clone()),
     };
     if let Some(created) = event.created {
-        let age = now_secs - created;
+        let age = now_secs.saturating_sub(created);
         if age > MAX_EVENT_AGE_SECS {
             return Err(ProcessError::StaleEvent {
                 event_id: event.id.clone(),
@@ -73,9 +73,10 @@ pub(super) fn refund_moves(refunds: &[RefundView]) -> Vec<Movement> {
     moves
 }
 
-/// The movements Stripe's disputes make, as it reports them now: each dispute opened; what its
-/// balance transactions withdrew and reinstated (negative and positive amounts); and how it
-/// closed. An inquiry that closed without becoming a chargeback (`warning_closed`) counts as
+/// The movements Stripe's disputes make, as it reports them now: each dispute opened; whether
+/// its balance transactions withdrew and reinstated funds (negative and positive amounts); and
+/// how it closed. The amount recorded is the dispute's own, in the charge's currency: balance
+/// transactions are in the account's settlement currency, which may be another. An inquiry that closed without becoming a chargeback (`warning_closed`) counts as
 /// won: the customer's bank took nothing.
 pub(super) fn dispute_moves(disputes: &[DisputeView]) -> Vec<Movement> {
     let mut moves = Vec::new();
@@ -86,23 +87,17 @@ pub(super) fn dispute_moves(disputes: &[DisputeView]) -> Vec<Movement> {
             amount,
         };
         moves.push(movement(MovementKind::DisputeOpened, dispute.amount));
-        let withdrawn: i64 = dispute
-            .balance_transactions
-            .iter()
-            .filter(|t| t.amount < 0)
-            .map(|t| -t.amount)
-            .sum();
-        let reinstated: i64 = dispute
-            .balance_transactions
-            .iter()
-            .filter(|t| t.amount > 0)
-            .map(|t| t.amount)
-            .sum();
-        if withdrawn > 0 {
-            moves.push(movement(MovementKind::DisputeWithdrawn, withdrawn));
+        let moved = |sign: i64| {
+            dispute
+                .balance_transactions
+                .iter()
+                .any(|t| t.amount.signum() == sign)
+        };
+        if moved(-1) {
+            moves.push(movement(MovementKind::DisputeWithdrawn, dispute.amount));
         }
-        if reinstated > 0 {
-            moves.push(movement(MovementKind::DisputeReinstated, reinstated));
+        if moved(1) {
+            moves.push(movement(MovementKind::DisputeReinstated, dispute.amount));
         }
         match dispute.status.as_str() {
             "won" | "warning_closed" => {
@@ -476,6 +471,9 @@ mod tests {
             ),
             (1000, -1000, 0, 1)
         );
+        // Balance transactions in another settlement currency: the dispute's own amount counts.
+        let settled_elsewhere = dispute_moves(&[dispute("du_4", "lost", &[-1187])]);
+        assert_eq!(ledger::Deltas::sum(&settled_elsewhere).disputed, 1000);
         // An inquiry that closed without a chargeback: nothing withdrawn, closed as won.
         let inquiry =
             ledger::Deltas::sum(&dispute_moves(&[dispute("du_3", "warning_closed", &[])]));
