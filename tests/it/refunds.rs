@@ -314,3 +314,35 @@ async fn a_partial_capture_credits_what_was_captured_and_nothing_is_refunded_for
     deliver(&stack, &yen, &[("m-yen-refund", "charge.refunded")]).await;
     assert_eq!(sums(&stack, "order-yen").await, (1, 5000, 1200, 3800));
 }
+
+/// A record credited before `net` was kept (only `paid` and `amount_received`): its first
+/// refund starts `net` from what it received, not from zero.
+#[tokio::test]
+async fn a_record_from_before_net_was_kept_gets_it_right_at_its_first_refund() {
+    let stack = Stack::new().await;
+    let intent = stack.intent("order-old-record", 2000).await;
+    deliver(
+        &stack,
+        &intent,
+        &[("m-old-paid", "payment_intent.succeeded")],
+    )
+    .await;
+    aws_sdk_dynamodb::Client::new(&stack.aws)
+        .update_item()
+        .table_name(&stack.config.payments_table)
+        .key(
+            "subscriber",
+            aws_sdk_dynamodb::types::AttributeValue::S(SUBSCRIBER.into()),
+        )
+        .key(
+            "payment_id",
+            aws_sdk_dynamodb::types::AttributeValue::S("order-old-record".into()),
+        )
+        .update_expression("REMOVE net, refunded, disputed, disputes_open, disputes_lost")
+        .send()
+        .await
+        .expect("make it an old record");
+    stack.refund(&intent, Some(300)).await;
+    deliver(&stack, &intent, &[("m-old-refund", "charge.refunded")]).await;
+    assert_eq!(sums(&stack, "order-old-record").await, (1, 2000, 300, 1700));
+}

@@ -280,7 +280,14 @@ impl Ledger {
         let entry = entry_put(&self.idempotency_table, of, movement, now)?;
         let deltas = movement.deltas();
         // The record exists (its PaymentIntent was credited to it) and keeps its currency.
+        // A record credited before `net` was kept starts it from what it received.
         let record = sums_update(&self.payments_table, of, deltas, 0)?
+            .update_expression(
+                "ADD #refunded :refunded, #disputed :disputed, #open :open, #lost :lost \
+                 SET #net = if_not_exists(#net, #received) + :net, updated_at = :now, \
+                 last_event_id = :evt",
+            )
+            .expression_attribute_names("#received", schema::AMOUNT_RECEIVED)
             .condition_expression("currency = :currency")
             .expression_attribute_values(":currency", s(of.currency))
             .build()
