@@ -123,8 +123,32 @@ async fn a_payment_refunded_before_its_credit_is_credited_with_its_refund() {
     let intent = stack.intent("order-refund-first", 3000).await;
     stack.refund(&intent, Some(1000)).await;
     let (logs, _guard) = Logs::capture();
-    // The refund's event first: nothing is credited yet, so nothing to take back.
-    deliver(&stack, &intent, &[("m-early-refund", "charge.refunded")]).await;
+    // The refund's event first, recent: nothing is credited yet, and the credit may be
+    // committing right now, so it is retried.
+    let early = good(
+        &stack,
+        "m-early-refund",
+        &sample_body("charge.refunded", &intent),
+    )
+    .sqs();
+    let r = stack
+        .consumer
+        .handle(sqs_event(vec![early]))
+        .await
+        .expect("batch");
+    assert_eq!(failed_ids(&r), ["m-early-refund"]);
+    assert_eq!(logs.notices()[0]["reason"], "not_yet_credited");
+    // The same event an hour old (a payment never credited here, say): acknowledged.
+    let mut old: serde_json::Value =
+        serde_json::from_str(&sample_body("charge.refunded", &intent)).unwrap();
+    old["created"] = (now_ms() / 1000 - 3600).into();
+    let old = good(&stack, "m-old-refund", &old.to_string()).sqs();
+    let r = stack
+        .consumer
+        .handle(sqs_event(vec![old]))
+        .await
+        .expect("batch");
+    assert!(failed_ids(&r).is_empty());
     assert_eq!(stack.record(SUBSCRIBER, "order-refund-first").await, None);
     // Then the payment's (late, or redriven from the DLQ): credited with its refund.
     deliver(
@@ -139,7 +163,10 @@ async fn a_payment_refunded_before_its_credit_is_credited_with_its_refund() {
     );
     // The refund's event again finds it recorded by the credit.
     deliver(&stack, &intent, &[("m-refund-again", "charge.refunded")]).await;
-    assert_eq!(logs.outcomes(), ["ignored", "credited", "duplicate"]);
+    assert_eq!(
+        logs.outcomes(),
+        ["retry", "ignored", "credited", "duplicate"]
+    );
     assert_eq!(
         sums(&stack, "order-refund-first").await,
         (1, 3000, 1000, 2000)

@@ -69,6 +69,7 @@ reasons! {
     LedgerMisconfigured => "ledger_misconfigured",
     LedgerOutcomeUnknown => "ledger_outcome_unknown",
     LedgerUnavailable => "ledger_unavailable",
+    NotYetCredited => "not_yet_credited",
 }
 
 impl Reason {

@@ -110,6 +110,16 @@ pub(super) fn dispute_moves(disputes: &[DisputeView]) -> Vec<Movement> {
     moves
 }
 
+/// How long after it was created a refund or dispute event of a PaymentIntent not credited here
+/// is retried: far longer than a credit takes to commit after its lookup, short enough that a
+/// refund of a payment never credited here (made before the subscriber joined) stops soon.
+pub const RETRY_BEFORE_CREDIT_SECS: i64 = 15 * 60;
+
+/// Whether such an event, `age` seconds old (unknown: not retried), is worth another try.
+pub(super) fn worth_retrying_before_credit(age: Option<i64>) -> bool {
+    age.is_some_and(|age| age < RETRY_BEFORE_CREDIT_SECS)
+}
+
 /// The money a movement moves, as the metrics count it: none for a dispute opened, won or
 /// lost by itself.
 pub(super) fn money(kind: MovementKind) -> Option<telemetry::Money> {

@@ -52,6 +52,13 @@ pub enum ProcessError {
     },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(
+        "PaymentIntent {intent_id} is not credited here yet and its {event_type} event is recent: retried, as its credit may be committing now"
+    )]
+    NotYetCredited {
+        intent_id: String,
+        event_type: String,
+    },
 }
 
 impl From<OpenError> for ProcessError {
@@ -66,7 +73,7 @@ impl From<OpenError> for ProcessError {
 impl ProcessError {
     pub fn class(&self) -> FailureClass {
         let transient = match self {
-            ProcessError::KeySetNotRechecked(_) => true,
+            ProcessError::KeySetNotRechecked(_) | ProcessError::NotYetCredited { .. } => true,
             ProcessError::Stripe(e) => e.is_transient(),
             ProcessError::Ledger(e) => e.is_transient(),
             _ => false,
@@ -118,6 +125,7 @@ impl ProcessError {
                 Reason::LedgerOutcomeUnknown
             }
             ProcessError::Ledger(LedgerError::Unavailable { .. }) => Reason::LedgerUnavailable,
+            ProcessError::NotYetCredited { .. } => Reason::NotYetCredited,
         }
     }
 }

@@ -109,9 +109,7 @@ impl Pipeline {
             None => self.ledger.credited_by(subscriber, intent_id).await?,
         };
         let Some(by) = by else {
-            return Ok(Outcome::Ignored(
-                "PaymentIntent not credited: its credit will record what moved".into(),
-            ));
+            return self.before_its_credit(account, event, intent_id).await;
         };
         notice.payment_id = Some(by.payment_id.clone());
         let asked = Instant::now();
@@ -165,6 +163,40 @@ impl Pipeline {
             recorded,
             known,
         })
+    }
+
+    /// A refund or dispute event of a PaymentIntent not credited here. Kept as unapplied money:
+    /// assigning it records what moved then. A recent event is retried, because its credit may
+    /// be committing now, having read Stripe's refunds and disputes just before this one was
+    /// made; an older one is acknowledged, the credit recording what moved whenever it comes.
+    async fn before_its_credit(
+        &self,
+        account: Account<'_>,
+        event: &StripeEvent,
+        intent_id: &str,
+    ) -> Result<Outcome, ProcessError> {
+        if self
+            .unapplied
+            .get(account.subscriber, intent_id)
+            .await?
+            .is_some()
+        {
+            return Ok(Outcome::Ignored(
+                "PaymentIntent kept as unapplied money: assigning it records what moved".into(),
+            ));
+        }
+        let age = event
+            .created
+            .map(|created| clock::now_ms() / 1000 - created);
+        if decide::worth_retrying_before_credit(age) {
+            return Err(ProcessError::NotYetCredited {
+                intent_id: intent_id.to_string(),
+                event_type: event.event_type.clone(),
+            });
+        }
+        Ok(Outcome::Ignored(
+            "PaymentIntent not credited: its credit will record what moved".into(),
+        ))
     }
 
     /// The key's mode, if it is the deployment's: checked before anything is done with the
