@@ -23,7 +23,8 @@ async fn main() -> Result<(), Error> {
         move |tick: LambdaEvent<serde_json::Value>| async move {
             let request_id = tick.context.request_id;
             // The invocation's deadline (epoch ms), less a margin to log and answer in: past
-            // it the run stops between events and the next tick resumes where it stopped.
+            // it the run stops between events and the next tick resumes from the last slice it
+            // finished.
             let left_ms =
                 (tick.context.deadline as i64 - clock::now_ms() - DEADLINE_MARGIN_MS).max(0);
             let deadline = Instant::now() + Duration::from_millis(left_ms as u64);

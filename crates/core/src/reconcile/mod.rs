@@ -46,11 +46,31 @@ pub struct Summary {
     /// Succeeded payments that cannot be credited by themselves (no payment id, another
     /// currency): kept in the unapplied table like a delivery's; or no amount received.
     pub unapplied: usize,
-    /// Events that failed for now (Stripe or DynamoDB unavailable): the next run tries again.
+    /// Events that failed (Stripe or DynamoDB unavailable, or a refusal such as no
+    /// `amount_received`): the next run tries them again.
     pub failed: usize,
+    /// Of those, the ones that may succeed by waiting (Stripe or DynamoDB unavailable): a
+    /// scheduled run does not move its checkpoint past them.
+    pub failed_for_now: usize,
     /// The run reached its deadline before the window's end: what it did stands, the rest is
     /// the next run's.
     pub cut: bool,
+}
+
+impl Summary {
+    /// Adds another run's counts; cut if either was.
+    pub fn add(&mut self, other: &Summary) {
+        self.events += other.events;
+        self.credited += other.credited;
+        self.already_credited += other.already_credited;
+        self.refunded += other.refunded;
+        self.disputed += other.disputed;
+        self.ignored += other.ignored;
+        self.unapplied += other.unapplied;
+        self.failed += other.failed;
+        self.failed_for_now += other.failed_for_now;
+        self.cut |= other.cut;
+    }
 }
 
 /// What became of one listed event.
@@ -101,6 +121,8 @@ pub struct Reconciled {
     pub outcome: ReconcileOutcome,
     pub reason: Option<Reason>,
     pub detail: Option<String>,
+    /// A failure that may succeed by waiting.
+    pub for_now: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +207,9 @@ pub async fn reconcile(
                     ReconcileOutcome::Unapplied => summary.unapplied += 1,
                     ReconcileOutcome::Failed => summary.failed += 1,
                 }
+                if done.for_now {
+                    summary.failed_for_now += 1;
+                }
                 notice(request_id, subscriber, &done);
                 progress(&done);
                 after = Some(done.event_id);
@@ -224,6 +249,9 @@ async fn reconcile_one(
         }
         Err(e) => Err(ProcessError::Event(e)),
     };
+    let for_now = result
+        .as_ref()
+        .is_err_and(|e| e.class() == crate::reason::FailureClass::Transient);
     let (outcome, reason, detail) = match result {
         Ok(Outcome::Credited { .. }) => (ReconcileOutcome::Credited, None, None),
         Ok(Outcome::Duplicate(_)) => (ReconcileOutcome::AlreadyCredited, None, None),
@@ -260,6 +288,7 @@ async fn reconcile_one(
         outcome,
         reason,
         detail,
+        for_now,
     }
 }
 

@@ -33,6 +33,31 @@ pub(super) fn window(checkpoint: Option<i64>, until: i64, window_hours: u32) -> 
     }
 }
 
+/// A scheduled turn reads its window in slices this long, oldest first, and its checkpoint
+/// moves after each: a turn cut short keeps what it finished, and every event type of a slice
+/// is read before the next slice (Stripe lists each type newest first).
+pub const SLICE_SECS: i64 = 6 * 3600;
+
+/// The window in slices of at most [`SLICE_SECS`], oldest first, covering it exactly.
+pub(super) fn slices(window: Window) -> Vec<Window> {
+    let until = window.until.unwrap_or(window.since);
+    let mut out = Vec::new();
+    let mut since = window.since;
+    loop {
+        let end = (since + SLICE_SECS).min(until);
+        out.push(Window {
+            since,
+            until: Some(end),
+        });
+        if end >= until {
+            return out;
+        }
+        // `created[gte]` and `created[lte]` both include their bound: the next slice starts
+        // one second on, so no event is read twice for being on the edge.
+        since = end + 1;
+    }
+}
+
 /// A turn's share of the time left: an equal part for each subscriber still to go, so a busy
 /// one cannot take the others' time; what a quick one leaves goes to those after it.
 pub(super) fn share(left: Duration, turns_left: usize) -> Duration {
@@ -71,6 +96,32 @@ mod tests {
         assert_eq!(
             window(Some(until - 100 * 3600), until, 72).since,
             until - 72 * 3600
+        );
+    }
+
+    #[test]
+    fn slices_cover_the_window_oldest_first_without_gap_or_overlap() {
+        let since = 1_795_000_000;
+        let window = Window {
+            since,
+            until: Some(since + 72 * 3600 + 900),
+        };
+        let cut = slices(window);
+        assert_eq!(cut.len(), 13);
+        assert_eq!(cut[0].since, since);
+        assert_eq!(cut.last().and_then(|w| w.until), window.until);
+        for pair in cut.windows(2) {
+            assert_eq!(pair[1].since, pair[0].until.unwrap() + 1);
+        }
+        assert_eq!(
+            slices(Window {
+                since,
+                until: Some(since + 3600)
+            }),
+            [Window {
+                since,
+                until: Some(since + 3600)
+            }]
         );
     }
 

@@ -67,11 +67,12 @@ pub async fn scheduled(
         let left = deadline.saturating_duration_since(Instant::now());
         let stop_at = Instant::now() + plan::share(left, turns.len() - i);
         let window = plan::window(*checkpoint, until, schedule.window_hours);
-        let result = scheduled_one(reconciler, subscriber, window, stop_at, request_id).await;
-        let complete = result.as_ref().is_ok_and(|s| !s.cut && s.failed == 0);
+        let turn = scheduled_one(reconciler, subscriber, window, stop_at, request_id).await;
+        let reached = turn.as_ref().ok().and_then(|(_, reached)| *reached);
+        let result = turn.map(|(summary, _)| summary);
         let mut advanced = false;
-        if complete {
-            match ledger.set_reconciled_until(subscriber, until).await {
+        if let Some(reached) = reached {
+            match ledger.set_reconciled_until(subscriber, reached).await {
                 Ok(()) => advanced = true,
                 Err(e) => tracing::warn!(request_id, source = "reconcile",
                     subscriber = subscriber.as_str(), error = %e,
@@ -88,6 +89,7 @@ pub async fn scheduled(
                 until,
                 cut = s.cut,
                 checkpoint_moved = advanced,
+                reached,
                 events = s.events,
                 credited = s.credited,
                 already_credited = s.already_credited,
@@ -115,13 +117,16 @@ pub async fn scheduled(
     runs
 }
 
+/// One subscriber's turn: its window slice by slice, oldest first, until the window's end or
+/// `stop_at`. Returns what it did and how far it read without a failure that waiting may fix,
+/// from the window's start: where the checkpoint may move to.
 async fn scheduled_one(
     reconciler: &Reconciler,
     subscriber: &str,
     window: Window,
     stop_at: Instant,
     request_id: Option<&str>,
-) -> Result<Summary, ReconcileError> {
+) -> Result<(Summary, Option<i64>), ReconcileError> {
     let bundle = crate::secrets::read_bundle_parameter(
         &reconciler.ssm,
         &reconciler.keys,
@@ -129,15 +134,29 @@ async fn scheduled_one(
         subscriber,
     )
     .await?;
-    reconcile(
-        &reconciler.pipeline,
-        &bundle,
-        window,
-        Some(stop_at),
-        request_id,
-        |_| {},
-    )
-    .await
+    let mut total = Summary::default();
+    let mut reached = None;
+    let mut contiguous = true;
+    for slice in plan::slices(window) {
+        let s = reconcile(
+            &reconciler.pipeline,
+            &bundle,
+            slice,
+            Some(stop_at),
+            request_id,
+            |_| {},
+        )
+        .await?;
+        total.add(&s);
+        if s.cut {
+            break;
+        }
+        contiguous &= s.failed_for_now == 0;
+        if contiguous {
+            reached = slice.until;
+        }
+    }
+    Ok((total, reached))
 }
 
 /// The scheduled function's parts: the pipeline, the key set the bundles open with, SSM where
