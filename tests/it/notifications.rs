@@ -711,3 +711,38 @@ async fn two_notifiers_at_once_send_a_notification_once() {
         );
     }
 }
+
+/// A receiver that answers 503 with `Retry-After: 7200` is tried again in two hours, not on the
+/// schedule's ten minutes; one asking for longer than the schedule's longest delay gets that.
+#[tokio::test]
+async fn a_receivers_retry_after_is_honoured_within_the_schedule() {
+    let stack = Stack::new().await;
+    let receiver = Receiver::start_asking_to_wait(1, "7200").await;
+    let secret = payhook::notifications::generate_secret();
+    let bundle = stack
+        .keys
+        .seal_notifying(SUBSCRIBER, &[WHSEC], API_KEY, &receiver.url, &secret);
+    let setup = notifier(&stack, &[]).await;
+    setup.publish(&stack, SUBSCRIBER, &bundle).await;
+    let pi = stack.intent("order-retry-after", 1500).await;
+    deliver(&stack, &bundle, "m-retry-after", &pi).await;
+
+    let t0 = now_ms();
+    setup.notifier.run_due(t0, None).await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].status, 503);
+    let n = &setup.list(SUBSCRIBER).await[0].0;
+    assert_eq!(
+        n.next_attempt_at.map(|at| (at - t0) / 1000),
+        Some(7200),
+        "two hours, as the receiver asked"
+    );
+    // Due again then, and taken.
+    setup.notifier.run_due(t0 + 7_200_000, None).await;
+    assert_eq!(receiver.received().len(), 2);
+    assert_eq!(
+        setup.list(SUBSCRIBER).await[0].0.status.as_str(),
+        "delivered"
+    );
+}

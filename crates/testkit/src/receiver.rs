@@ -39,6 +39,8 @@ pub struct Receiver {
     pub url: String,
     fail_first: usize,
     secret: Option<String>,
+    /// Sent with each failing answer as `Retry-After`.
+    retry_after: Option<String>,
     got: Arc<Mutex<Vec<Received>>>,
 }
 
@@ -58,12 +60,35 @@ impl Receiver {
             url,
             fail_first,
             secret,
+            retry_after: None,
             got: Arc::default(),
         };
-        let server = me.clone();
+        me.clone().accept(listener);
+        me
+    }
+
+    /// The same receiver, its failing answers 503 with this `Retry-After` (seconds or a date).
+    pub async fn start_asking_to_wait(fail_first: usize, retry_after: &str) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!(
+            "http://{}/hooks/payhook",
+            listener.local_addr().expect("addr")
+        );
+        let me = Receiver {
+            url,
+            fail_first,
+            secret: None,
+            retry_after: Some(retry_after.to_string()),
+            got: Arc::default(),
+        };
+        me.clone().accept(listener);
+        me
+    }
+
+    fn accept(self, listener: TcpListener) {
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let server = server.clone();
+                let server = self.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let server = server.clone();
@@ -75,7 +100,6 @@ impl Receiver {
                 });
             }
         });
-        me
     }
 
     async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -93,6 +117,8 @@ impl Receiver {
         let mut got = self.got.lock().unwrap_or_else(|e| e.into_inner());
         let status = if verified == Some(false) {
             StatusCode::BAD_REQUEST
+        } else if got.len() < self.fail_first && self.retry_after.is_some() {
+            StatusCode::SERVICE_UNAVAILABLE
         } else if got.len() < self.fail_first {
             StatusCode::INTERNAL_SERVER_ERROR
         } else {
@@ -107,6 +133,13 @@ impl Receiver {
         });
         let mut response = Response::new(Full::new(Bytes::new()));
         *response.status_mut() = status;
+        if let Some(wait) = self.retry_after.as_deref().filter(|_| !status.is_success())
+            && let Ok(value) = hyper::header::HeaderValue::from_str(wait)
+        {
+            response
+                .headers_mut()
+                .insert(hyper::header::RETRY_AFTER, value);
+        }
         response
     }
 

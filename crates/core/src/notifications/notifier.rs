@@ -16,8 +16,8 @@ use futures_util::stream::{self, StreamExt};
 use secrecy::ExposeSecret;
 
 use super::settle::{self, DeadReason, Decided, Schedule, Step, Target};
+use super::{Answer, Outbound, OutboundError};
 use super::{Attempt, Next, Notification, Notifications, Recorded, StoreError};
-use super::{Outbound, OutboundError};
 use crate::ledger::{AttemptOutcome, RecordTotals};
 use crate::mode::Mode;
 use crate::secrets::{BundleParameterError, KeyRing};
@@ -290,14 +290,16 @@ impl Notifier {
             error: None,
             outcome: AttemptOutcome::Retry,
         };
+        let mut retry_after_secs = None;
         let result = match settle::first_step(n, target, bundle_error.as_deref()) {
             Step::Settled(failed) => Err(failed),
             Step::Send { url, signer } => {
                 attempt.endpoint = crate::support::redact::display_url(url);
                 let (sent, latency) = self.send(n, signer, url, &body).await;
                 attempt.latency_ms = latency.as_millis() as i64;
-                attempt.status = sent.as_ref().ok().copied();
-                settle::answered(&sent)
+                attempt.status = sent.as_ref().ok().map(|a| a.status);
+                retry_after_secs = sent.as_ref().ok().and_then(|a| a.retry_after_secs);
+                settle::answered(sent.as_ref().map(|a| a.status))
             }
         };
         let schedule = Schedule {
@@ -308,7 +310,7 @@ impl Notifier {
             next,
             reason,
             error,
-        } = settle::decided(result, n, now_ms, at_ms, &schedule);
+        } = settle::decided(result, retry_after_secs, n, now_ms, at_ms, &schedule);
         attempt.error = error;
         // Dead only once it is in the DLQ; until then the decision is kept on the notification
         // and the next run retries the move alone.
@@ -373,7 +375,7 @@ impl Notifier {
         signer: &standardwebhooks::Webhook,
         url: &str,
         body: &str,
-    ) -> (Result<u16, OutboundError>, Duration) {
+    ) -> (Result<Answer, OutboundError>, Duration) {
         let timestamp = clock::now_ms() / 1000;
         let signature = match signer.sign(&n.id, timestamp, body.as_bytes()) {
             Ok(s) => s,
@@ -399,8 +401,7 @@ impl Notifier {
         let result = self
             .outbound
             .post(url, &headers, body.as_bytes().to_vec())
-            .await
-            .map(|answer| answer.status);
+            .await;
         (result, started.elapsed())
     }
 

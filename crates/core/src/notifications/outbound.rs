@@ -67,6 +67,19 @@ impl OutboundError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Answer {
     pub status: u16,
+    /// The receiver's `Retry-After`, in seconds from now: delay-seconds or an HTTP date (RFC
+    /// 9110, 10.2.3); `None` when absent or unreadable.
+    pub retry_after_secs: Option<u64>,
+}
+
+/// A `Retry-After` value as seconds from `now`.
+pub(super) fn retry_after_secs(value: &str, now: std::time::SystemTime) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).map(|d| d.as_secs()).unwrap_or(0))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,12 +180,20 @@ impl Outbound {
             Ok(Ok(response)) => response,
         };
         let status = response.status().as_u16();
+        let retry_after_secs = response
+            .headers()
+            .get(hyper::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry_after_secs(v, std::time::SystemTime::now()));
         // The status is the answer. Reading the body (within what is left of the time) lets
         // the connection be reused; an oversized, slow or broken body only costs that
         // connection, not the answer.
         let drain = Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect();
         let _ = tokio::time::timeout_at(deadline, drain).await;
-        Ok(Answer { status })
+        Ok(Answer {
+            status,
+            retry_after_secs,
+        })
     }
 }
 
@@ -667,7 +688,9 @@ mod tests {
                 }
             }
             socket
-                .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 120\r\ncontent-length: 0\r\n\r\n",
+                )
                 .await
                 .unwrap();
             String::from_utf8(received).unwrap()
@@ -687,7 +710,13 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(answer, Answer { status: 503 });
+        assert_eq!(
+            answer,
+            Answer {
+                status: 503,
+                retry_after_secs: Some(120)
+            }
+        );
 
         let request = server.await.unwrap();
         let lower = request.to_ascii_lowercase();
@@ -753,5 +782,16 @@ mod tests {
             "{e:?}"
         );
         assert!(!e.is_permanent());
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_or_an_http_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(retry_after_secs("120", now), Some(120));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(3_600));
+        assert_eq!(retry_after_secs(&later, now), Some(3_600));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(60));
+        assert_eq!(retry_after_secs(&past, now), Some(0));
+        assert_eq!(retry_after_secs("soon", now), None);
     }
 }

@@ -103,9 +103,9 @@ pub(super) fn first_step<'t>(
 
 /// What the receiver's answer (or its absence) means: only a 2xx delivers; a refused URL is
 /// dead at once; anything else may pass.
-pub(super) fn answered(sent: &Result<u16, OutboundError>) -> Result<(), Failed> {
+pub(super) fn answered(sent: Result<u16, &OutboundError>) -> Result<(), Failed> {
     match sent {
-        Ok(status) if (200..300).contains(status) => Ok(()),
+        Ok(status) if (200..300).contains(&status) => Ok(()),
         Ok(status) => Err(Failed::Retry(format!(
             "the endpoint answered HTTP {status}"
         ))),
@@ -124,6 +124,11 @@ pub(super) struct Schedule<'a> {
 }
 
 impl Schedule<'_> {
+    /// Its longest delay.
+    pub fn longest_ms(&self) -> i64 {
+        self.retry_secs.iter().copied().max().unwrap_or(86_400) as i64 * 1000
+    }
+
     /// The delay after the `n`th failed attempt of a retry window: the schedule's entry, its
     /// last once attempts outrun it.
     pub fn delay_ms(&self, n: i64) -> i64 {
@@ -149,9 +154,12 @@ pub(super) struct Decided {
 
 /// The notification's next state after an attempt at `now_ms` (made at `at_ms`): a failure
 /// that may pass is due again after the schedule's delay, unless that is past the window that
-/// opened at the window's first attempt; then it is dead, `retries_exhausted`.
+/// opened at the window's first attempt; then it is dead, `retries_exhausted`. A receiver's
+/// `Retry-After` is honoured within the schedule's bounds: never sooner than the schedule's
+/// delay, never later than its longest.
 pub(super) fn decided(
     result: Result<(), Failed>,
+    retry_after_secs: Option<u64>,
     n: &Notification,
     now_ms: i64,
     at_ms: i64,
@@ -167,7 +175,12 @@ pub(super) fn decided(
         ),
         Err(Failed::Dead(reason, error)) => (Next::DeadLettered, Some(reason), Some(error)),
         Err(Failed::Retry(error)) => {
-            let delay = schedule.delay_ms(n.window_attempts + 1);
+            let asked = retry_after_secs
+                .map(|s| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX))
+                .map(|ms| ms.min(schedule.longest_ms()));
+            let delay = schedule
+                .delay_ms(n.window_attempts + 1)
+                .max(asked.unwrap_or(0));
             if now_ms + delay > first + schedule.give_up_ms {
                 (
                     Next::DeadLettered,
@@ -253,21 +266,21 @@ mod tests {
 
     #[test]
     fn only_a_2xx_delivers_and_only_a_refused_url_is_dead_at_once() {
-        assert_eq!(answered(&Ok(204)), Ok(()));
+        assert_eq!(answered(Ok(204)), Ok(()));
         assert_eq!(
-            answered(&Ok(410)),
+            answered(Ok(410)),
             Err(Failed::Retry("the endpoint answered HTTP 410".into()))
         );
-        assert!(matches!(answered(&Ok(302)), Err(Failed::Retry(_))));
+        assert!(matches!(answered(Ok(302)), Err(Failed::Retry(_))));
         assert!(matches!(
-            answered(&Err(OutboundError::NotAllowed {
+            answered(Err(&OutboundError::NotAllowed {
                 url: "http://127.0.0.1/".into(),
                 why: "loopback".into()
             })),
             Err(Failed::Dead(DeadReason::EndpointNotAllowed, _))
         ));
         assert!(matches!(
-            answered(&Err(OutboundError::Timeout { after_ms: 10_000 })),
+            answered(Err(&OutboundError::Timeout { after_ms: 10_000 })),
             Err(Failed::Retry(_))
         ));
     }
@@ -277,19 +290,19 @@ mod tests {
         let s = schedule();
         let mut n = pending();
         let retry = || Err(Failed::Retry("HTTP 503".into()));
-        let d = decided(retry(), &n, NOW, NOW, &s);
+        let d = decided(retry(), None, &n, NOW, NOW, &s);
         assert_eq!(d.next, Next::RetryAt(NOW + 600_000));
         assert_eq!(d.reason, None);
         assert_eq!(d.error.as_deref(), Some("HTTP 503"));
         n.window_attempts = 1;
         n.first_attempt_at = Some(NOW);
         assert_eq!(
-            decided(retry(), &n, NOW, NOW, &s).next,
+            decided(retry(), None, &n, NOW, NOW, &s).next,
             Next::RetryAt(NOW + HOUR)
         );
         n.window_attempts = 7;
         assert_eq!(
-            decided(retry(), &n, NOW, NOW, &s).next,
+            decided(retry(), None, &n, NOW, NOW, &s).next,
             Next::RetryAt(NOW + HOUR)
         );
     }
@@ -301,10 +314,17 @@ mod tests {
         n.first_attempt_at = Some(NOW - 23 * HOUR);
         n.window_attempts = 3;
         // At the window's edge the next attempt still fits...
-        let inside = decided(Err(Failed::Retry("x".into())), &n, NOW, NOW, &s);
+        let inside = decided(Err(Failed::Retry("x".into())), None, &n, NOW, NOW, &s);
         assert_eq!(inside.next, Next::RetryAt(NOW + HOUR));
         // ...one millisecond later it does not.
-        let late = decided(Err(Failed::Retry("x".into())), &n, NOW + 1, NOW + 1, &s);
+        let late = decided(
+            Err(Failed::Retry("x".into())),
+            None,
+            &n,
+            NOW + 1,
+            NOW + 1,
+            &s,
+        );
         assert_eq!(late.next, Next::DeadLettered);
         assert_eq!(late.reason, Some(DeadReason::RetriesExhausted));
         assert_eq!(late.error.as_deref(), Some("x"));
@@ -315,14 +335,14 @@ mod tests {
         let s = schedule();
         let n = pending();
         assert_eq!(
-            decided(Ok(()), &n, NOW, NOW, &s),
+            decided(Ok(()), None, &n, NOW, NOW, &s),
             Decided {
                 next: Next::Delivered,
                 reason: None,
                 error: None
             }
         );
-        let none = decided(Err(Failed::NoEndpoint), &n, NOW, NOW, &s);
+        let none = decided(Err(Failed::NoEndpoint), None, &n, NOW, NOW, &s);
         assert_eq!((none.next, none.reason), (Next::NotNotified, None));
     }
 
@@ -333,5 +353,27 @@ mod tests {
             give_up_ms: 0,
         };
         assert_eq!(s.delay_ms(1), 86_400_000);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_within_the_schedules_bounds() {
+        let s = schedule();
+        let n = pending();
+        let retry = || Err(Failed::Retry("HTTP 429".into()));
+        // Later than the schedule's delay: as asked.
+        assert_eq!(
+            decided(retry(), Some(1_800), &n, NOW, NOW, &s).next,
+            Next::RetryAt(NOW + 1_800_000)
+        );
+        // Sooner than the schedule: the schedule's delay stands.
+        assert_eq!(
+            decided(retry(), Some(5), &n, NOW, NOW, &s).next,
+            Next::RetryAt(NOW + 600_000)
+        );
+        // Further than the longest delay: the longest.
+        assert_eq!(
+            decided(retry(), Some(30 * 86_400), &n, NOW, NOW, &s).next,
+            Next::RetryAt(NOW + HOUR)
+        );
     }
 }
