@@ -7,6 +7,20 @@ use payhook_testkit::localstripe::PrivateLocalstripe;
 use payhook_testkit::logs::Logs;
 use payhook_testkit::stack::*;
 
+/// Puts the stack's bundle where the scheduled run reads it (SSM in moto); the prefix.
+async fn publish_bundle(stack: &Stack) -> String {
+    let prefix = format!("/{}", stack.config.payments_table);
+    aws_sdk_ssm::Client::new(&stack.aws)
+        .put_parameter()
+        .name(format!("{prefix}/{SUBSCRIBER}/bundle"))
+        .value(&stack.bundle)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("put the bundle into SSM (moto)");
+    prefix
+}
+
 #[tokio::test]
 async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
     // Its own localstripe: the events API lists only this test's payments.
@@ -16,15 +30,7 @@ async fn the_scheduled_run_credits_every_subscribers_missed_payments_once() {
         ..Options::default()
     })
     .await;
-    let prefix = format!("/{}", stack.config.payments_table);
-    let ssm = aws_sdk_ssm::Client::new(&stack.aws);
-    ssm.put_parameter()
-        .name(format!("{prefix}/{SUBSCRIBER}/bundle"))
-        .value(&stack.bundle)
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .expect("put the bundle into SSM (moto)");
+    let prefix = publish_bundle(&stack).await;
     let missed = stack.intent("order-sched-1", 2100).await;
     let schedule = payhook::ops::schedule(|k| match k {
         // "nobody" has no bundle parameter.
@@ -286,15 +292,7 @@ async fn the_scheduled_run_resumes_from_its_checkpoint_after_a_cut_or_a_crash() 
         ..Options::default()
     })
     .await;
-    let prefix = format!("/{}", stack.config.payments_table);
-    aws_sdk_ssm::Client::new(&stack.aws)
-        .put_parameter()
-        .name(format!("{prefix}/{SUBSCRIBER}/bundle"))
-        .value(&stack.bundle)
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .expect("put the bundle into SSM (moto)");
+    let prefix = publish_bundle(&stack).await;
     for n in 0..5 {
         stack.intent(&format!("order-resume-{n}"), 500 + n).await;
     }

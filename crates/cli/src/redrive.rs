@@ -112,24 +112,13 @@ async fn receive_all(
     let mut out = Vec::new();
     let mut empty_polls = 0;
     while out.len() < limit && empty_polls < 2 {
-        let got = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .visibility_timeout(hide_secs)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .map_err(err("ReceiveMessage", queue_url))?;
-        let messages = got.messages();
-        if messages.is_empty() {
+        let letters = receive_batch(sqs, queue_url, hide_secs).await?;
+        if letters.is_empty() {
             empty_polls += 1;
             continue;
         }
         empty_polls = 0;
-        out.extend(messages.iter().filter_map(DeadLetter::from_message));
+        out.extend(letters);
     }
     Ok(out)
 }

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsMessage;
-use payhook_testkit::delivery::sqs_event;
+use payhook_testkit::delivery::handle_until_done;
 use payhook_testkit::stack::{Stack, good, sample_body};
 
 /// Payments under `cargo bench`; `cargo test --all-targets` runs a few as a smoke test.
@@ -96,29 +96,7 @@ async fn play(payments: usize, shortcuts: bool) -> Figures {
             .sum::<usize>(),
     );
     let started = Instant::now();
-    let mut invocations = 0;
-    let mut queue = messages;
-    while !queue.is_empty() {
-        let rest = queue.split_off(queue.len().min(10));
-        let batch = std::mem::replace(&mut queue, rest);
-        let r = stack
-            .consumer
-            .handle(sqs_event(batch.clone()))
-            .await
-            .expect("batch");
-        invocations += 1;
-        // What the batch reports failed comes back later, as SQS redelivers it.
-        let failed: Vec<&str> = r
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
-        queue.extend(
-            batch
-                .into_iter()
-                .filter(|m| failed.contains(&m.message_id.as_deref().unwrap_or_default())),
-        );
-    }
+    let invocations = handle_until_done(&stack.consumer, messages).await;
     let elapsed = started.elapsed();
     for p in 0..payments {
         let record = stack

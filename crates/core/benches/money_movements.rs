@@ -5,7 +5,7 @@
 //! consumer. Needs the emulators: run it with `scripts/bench.sh`, which starts them.
 
 use aws_lambda_events::event::sqs::SqsMessage;
-use payhook_testkit::delivery::sqs_event;
+use payhook_testkit::delivery::handle_until_done;
 use payhook_testkit::proxy::Proxy;
 use payhook_testkit::stack::{SUBSCRIBER, Stack, good, sample_body};
 
@@ -81,25 +81,7 @@ async fn deliver(stack: &Stack, mix: &mut Mix, events: &[(String, String)]) -> u
         }
     }
     let deliveries = queue.len();
-    while !queue.is_empty() {
-        let rest = queue.split_off(queue.len().min(10));
-        let batch = std::mem::replace(&mut queue, rest);
-        let r = stack
-            .consumer
-            .handle(sqs_event(batch.clone()))
-            .await
-            .expect("batch");
-        let failed: Vec<&str> = r
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
-        queue.extend(
-            batch
-                .into_iter()
-                .filter(|m| failed.contains(&m.message_id.as_deref().unwrap_or_default())),
-        );
-    }
+    handle_until_done(&stack.consumer, queue).await;
     deliveries
 }
 

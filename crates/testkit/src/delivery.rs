@@ -65,6 +65,36 @@ fn data_type(attribute: &str) -> &'static str {
     known_attribute(attribute).map_or("String", |(_, t)| t)
 }
 
+/// Hands `messages` to the consumer in batches of ten, as Lambda's event source mapping
+/// would; what a batch reports failed comes back in a later batch, as SQS redelivers it.
+/// Returns the number of invocations.
+pub async fn handle_until_done(
+    consumer: &payhook::consumer::Consumer,
+    mut queue: Vec<SqsMessage>,
+) -> usize {
+    let mut invocations = 0;
+    while !queue.is_empty() {
+        let rest = queue.split_off(queue.len().min(10));
+        let batch = std::mem::replace(&mut queue, rest);
+        let r = consumer
+            .handle(sqs_event(batch.clone()))
+            .await
+            .expect("batch");
+        invocations += 1;
+        let failed: Vec<&str> = r
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        queue.extend(
+            batch
+                .into_iter()
+                .filter(|m| failed.contains(&m.message_id.as_deref().unwrap_or_default())),
+        );
+    }
+    invocations
+}
+
 pub fn sqs_event(messages: Vec<SqsMessage>) -> SqsEvent {
     let mut e = SqsEvent::default();
     e.records = messages;

@@ -2,6 +2,21 @@
 
 use crate::BoxError;
 
+/// A PaymentIntent as localstripe answers its creation.
+#[derive(serde::Deserialize)]
+struct Intent {
+    id: String,
+    status: String,
+}
+
+/// async-stripe's client for `stripe_base`; `from_url` panics on a bad URL, so it is checked
+/// first and what is wrong said instead.
+fn client(stripe_base: &str, api_key: &str) -> Result<stripe::Client, BoxError> {
+    url::Url::parse(stripe_base)
+        .map_err(|e| format!("bad Stripe base URL {stripe_base:?}: {e}"))?;
+    Ok(stripe::Client::from_url(stripe_base, api_key))
+}
+
 /// Creates and confirms a card PaymentIntent on localstripe, so its status is `succeeded`;
 /// returns its id. `payment_id` goes into `metadata.id`.
 pub async fn create_succeeded_intent(
@@ -23,15 +38,7 @@ pub async fn create_succeeded(
     amount: i64,
     currency: &str,
 ) -> Result<String, BoxError> {
-    #[derive(serde::Deserialize)]
-    struct Created {
-        id: String,
-        status: String,
-    }
-    // from_url panics on a bad URL; say what is wrong instead.
-    url::Url::parse(stripe_base)
-        .map_err(|e| format!("bad Stripe base URL {stripe_base:?}: {e}"))?;
-    let client = stripe::Client::from_url(stripe_base, api_key);
+    let client = client(stripe_base, api_key)?;
     let amount = amount.to_string();
     let mut params: std::collections::BTreeMap<&str, &str> = [
         ("amount", amount.as_str()),
@@ -43,7 +50,7 @@ pub async fn create_succeeded(
     if let Some(payment_id) = payment_id {
         params.insert("metadata[id]", payment_id);
     }
-    let created: Created = client.post_form("payment_intents", params).await?;
+    let created: Intent = client.post_form("payment_intents", params).await?;
     if created.status != "succeeded" {
         return Err(format!(
             "PaymentIntent {} is {}, not succeeded",
@@ -63,14 +70,7 @@ pub async fn create_captured(
     amount: i64,
     capture: i64,
 ) -> Result<String, BoxError> {
-    #[derive(serde::Deserialize)]
-    struct Intent {
-        id: String,
-        status: String,
-    }
-    url::Url::parse(stripe_base)
-        .map_err(|e| format!("bad Stripe base URL {stripe_base:?}: {e}"))?;
-    let client = stripe::Client::from_url(stripe_base, api_key);
+    let client = client(stripe_base, api_key)?;
     let amount = amount.to_string();
     let params: std::collections::BTreeMap<&str, &str> = [
         ("amount", amount.as_str()),
@@ -114,9 +114,7 @@ pub async fn refund(
     struct Created {
         id: String,
     }
-    url::Url::parse(stripe_base)
-        .map_err(|e| format!("bad Stripe base URL {stripe_base:?}: {e}"))?;
-    let client = stripe::Client::from_url(stripe_base, api_key);
+    let client = client(stripe_base, api_key)?;
     let amount = amount.map(|a| a.to_string());
     let mut params: std::collections::BTreeMap<&str, &str> = [("payment_intent", intent_id)].into();
     if let Some(amount) = &amount {

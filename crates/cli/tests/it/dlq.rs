@@ -358,21 +358,26 @@ async fn redrive_with_a_corrected_bundle_credits_what_the_old_one_dead_lettered(
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// A dead-letter queue of thousands, two subscribers' letters mixed: the redrive streams it
-/// ten at a time, filtering as it reads, moves each selected letter once and leaves the others
-/// in place and visible again when it ends; a second run finds nothing more to move.
-#[tokio::test]
-async fn a_redrive_of_thousands_streams_and_moves_each_selected_letter_once() {
-    const LETTERS: usize = 1000;
+/// A fresh dead-letter queue and a queue to redrive into, on moto, named after `prefix`.
+async fn two_queues(prefix: &str) -> (aws_sdk_sqs::Client, String, String) {
     let aws = emulators::aws_config_for(&required_env("AWS_ENDPOINT_URL")).await;
-    let name = format!("bulk-{}", payhook::support::clock::now_ms());
+    let name = format!("{prefix}-{}", payhook::support::clock::now_ms());
     let dlq_url = emulators::create_queue(&aws, &format!("{name}-dlq"))
         .await
         .expect("dlq");
     let queue_url = emulators::create_queue(&aws, &format!("{name}-q"))
         .await
         .expect("queue");
-    let sqs = aws_sdk_sqs::Client::new(&aws);
+    (aws_sdk_sqs::Client::new(&aws), dlq_url, queue_url)
+}
+
+/// A dead-letter queue of thousands, two subscribers' letters mixed: the redrive streams it
+/// ten at a time, filtering as it reads, moves each selected letter once and leaves the others
+/// in place and visible again when it ends; a second run finds nothing more to move.
+#[tokio::test]
+async fn a_redrive_of_thousands_streams_and_moves_each_selected_letter_once() {
+    const LETTERS: usize = 1000;
+    let (sqs, dlq_url, queue_url) = two_queues("bulk").await;
     let attr = |v: &str| {
         aws_sdk_sqs::types::MessageAttributeValue::builder()
             .data_type("String")
@@ -479,15 +484,7 @@ async fn a_redrive_of_thousands_streams_and_moves_each_selected_letter_once() {
 /// each moving exactly what it names and leaving the rest.
 #[tokio::test]
 async fn each_redrive_filter_alone_moves_only_what_it_names() {
-    let aws = emulators::aws_config_for(&required_env("AWS_ENDPOINT_URL")).await;
-    let name = format!("filters-{}", payhook::support::clock::now_ms());
-    let dlq_url = emulators::create_queue(&aws, &format!("{name}-dlq"))
-        .await
-        .expect("dlq");
-    let queue_url = emulators::create_queue(&aws, &format!("{name}-q"))
-        .await
-        .expect("queue");
-    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (sqs, dlq_url, queue_url) = two_queues("filters").await;
     let mut ids = Vec::new();
     for (n, event_type) in [
         "payment_intent.succeeded",
@@ -549,12 +546,7 @@ async fn each_redrive_filter_alone_moves_only_what_it_names() {
 /// round there is.
 #[tokio::test]
 async fn a_letter_that_comes_straight_back_is_moved_once_per_run() {
-    let aws = emulators::aws_config_for(&required_env("AWS_ENDPOINT_URL")).await;
-    let name = format!("roundtrip-{}", payhook::support::clock::now_ms());
-    let dlq_url = emulators::create_queue(&aws, &format!("{name}-dlq"))
-        .await
-        .expect("dlq");
-    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (sqs, dlq_url, _) = two_queues("roundtrip").await;
     for n in 0..3 {
         sqs.send_message()
             .queue_url(&dlq_url)

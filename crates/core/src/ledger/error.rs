@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::CancellationReason;
+use aws_sdk_dynamodb::types::error::TransactionCanceledException;
 
 use super::{Applied, Credit, MAX_ATTEMPTS, credited_by};
 
@@ -100,13 +102,7 @@ pub fn classify_transaction<R>(
 where
     R: std::fmt::Debug,
 {
-    let cancel = match error {
-        SdkError::ServiceError(service) => match service.into_err() {
-            TransactWriteItemsError::TransactionCanceledException(cancel) => cancel,
-            other => return Err(classify_code(credit.intent_id, &other)),
-        },
-        other => return Err(classify_other(credit.intent_id, other)),
-    };
+    let cancel = cancellation(credit.intent_id, error)?;
     let reasons = cancel.cancellation_reasons();
     let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
     if code(0) == "ConditionalCheckFailed" {
@@ -136,21 +132,44 @@ where
             recorded,
         });
     }
+    Err(unexplained(credit.intent_id, reasons))
+}
+
+/// The cancellation of a cancelled transaction; any other failure, classified.
+pub(super) fn cancellation<R>(
+    intent_id: &str,
+    error: SdkError<TransactWriteItemsError, R>,
+) -> Result<TransactionCanceledException, LedgerError>
+where
+    R: std::fmt::Debug,
+{
+    match error {
+        SdkError::ServiceError(service) => match service.into_err() {
+            TransactWriteItemsError::TransactionCanceledException(cancel) => Ok(cancel),
+            other => Err(classify_code(intent_id, &other)),
+        },
+        other => Err(classify_other(intent_id, other)),
+    }
+}
+
+/// A cancellation that no item's own condition explains: a request DynamoDB refuses, or
+/// (TransactionConflict, ThrottlingError, ProvisionedThroughputExceeded) another transaction
+/// or the table's capacity, both of which clear.
+pub(super) fn unexplained(intent_id: &str, reasons: &[CancellationReason]) -> LedgerError {
+    let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
     let codes: Vec<&str> = (0..reasons.len().max(2)).map(code).collect();
     let detail = format!("transaction cancelled: {}", codes.join(", "));
     if codes.contains(&"ValidationError") {
-        return Err(refused(credit.intent_id, "ValidationError", detail));
+        return refused(intent_id, "ValidationError", detail);
     }
-    // TransactionConflict, ThrottlingError, ProvisionedThroughputExceeded: another
-    // transaction or the table's capacity, both of which clear.
-    Err(LedgerError::Conflict {
-        intent_id: credit.intent_id.to_string(),
+    LedgerError::Conflict {
+        intent_id: intent_id.to_string(),
         detail,
-    })
+    }
 }
 
 /// A service error other than a cancelled transaction, by its code.
-pub(super) fn classify_code(intent_id: &str, error: &impl ProvideErrorMetadata) -> LedgerError {
+fn classify_code(intent_id: &str, error: &impl ProvideErrorMetadata) -> LedgerError {
     let code = error.code().unwrap_or("Unknown").to_string();
     let message = error.message().unwrap_or_default().to_string();
     let intent_id = intent_id.to_string();

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::types::{
 };
 use backon::Retryable;
 
-use super::error::{classify_code, classify_other, refused};
+use super::error::{cancellation, classify_other, refused, unexplained};
 use super::outbox::{NotificationKind, Owed, pending_item};
 use super::{Ledger, LedgerError, schema};
 use crate::support::clock;
@@ -364,13 +364,7 @@ fn classify_movement_transaction<R>(
 where
     R: std::fmt::Debug,
 {
-    let cancel = match error {
-        SdkError::ServiceError(service) => match service.into_err() {
-            TransactWriteItemsError::TransactionCanceledException(cancel) => cancel,
-            other => return Err(classify_code(of.intent_id, &other)),
-        },
-        other => return Err(classify_other(of.intent_id, other)),
-    };
+    let cancel = cancellation(of.intent_id, error)?;
     let reasons = cancel.cancellation_reasons();
     let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
     if code(0) == "ConditionalCheckFailed" {
@@ -391,13 +385,5 @@ where
             currency: of.currency.to_string(),
         });
     }
-    let codes: Vec<&str> = (0..reasons.len().max(2)).map(code).collect();
-    let detail = format!("transaction cancelled: {}", codes.join(", "));
-    if codes.contains(&"ValidationError") {
-        return Err(refused(of.intent_id, "ValidationError", detail));
-    }
-    Err(LedgerError::Conflict {
-        intent_id: of.intent_id.to_string(),
-        detail,
-    })
+    Err(unexplained(of.intent_id, reasons))
 }
